@@ -1,0 +1,120 @@
+"""Training throughput and peak memory of a recipe's method at a given size, on the current device.
+
+    python benchmarks/throughput.py                          # pix2pix facades setting: 256 px, batch 1
+    python benchmarks/throughput.py --recipe configs/pix2pix/facades.yaml --precision bf16-mixed --iters 50
+
+The recipe's nets and losses are used unchanged; the data is the built-in synthetic set resized to the recipe's
+``load_size``/``crop_size`` (so no dataset is needed). Iterations (one D + one G update) per second are timed
+after ``--warmup`` iterations. Peak memory is the GPU's ``max_memory_allocated`` on CUDA, and the process's peak
+resident set size on CPU. The figure is appended to ``docs/benchmarks.md`` with device, commit and command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from lightning.pytorch import Callback
+
+from lit_translate.cli import TranslateCLI
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class IterationTimer(Callback):
+    """Time training iterations after a warm-up."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup = warmup
+        self.start = 0.0
+        self.timed = 0
+
+    def _sync(self, pl_module):
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == self.warmup:
+            self._sync(pl_module)
+            self.start = time.perf_counter()
+            if pl_module.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if batch_idx >= self.warmup:
+            self._sync(pl_module)
+            self.timed += 1
+            self.elapsed = time.perf_counter() - self.start
+
+
+def device_name() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    dirty = subprocess.run(["git", "status", "--porcelain", "lit_translate"], capture_output=True, text=True, cwd=ROOT)
+    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", default="configs/pix2pix/facades.yaml")
+    parser.add_argument("--iters", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch_size", type=int, default=1)
+    parser.add_argument("--precision", default="32-true")
+    parser.add_argument("--no_write", action="store_true", help="print only; do not append to docs/benchmarks.md")
+    args = parser.parse_args()
+
+    timer = IterationTimer(args.warmup)
+    cli = TranslateCLI(
+        args=[
+            "-c", args.recipe,
+            "--data.root", "null",
+            "--data.batch_size", str(args.batch_size),
+            "--data.synthetic_size", str((args.iters + args.warmup) * args.batch_size),
+            "--data.num_workers", "2",
+            "--trainer.max_epochs", "1",
+            "--trainer.limit_val_batches", "0",
+            "--trainer.logger", "false",
+            "--trainer.enable_checkpointing", "false",
+            "--trainer.enable_progress_bar", "false",
+            "--trainer.precision", args.precision,
+            "--trainer.default_root_dir", str(ROOT / "runs" / "benchmark"),
+            "--checkpoint.every_n_epochs", "0",
+        ],
+        run=False,
+    )
+    cli.trainer.callbacks.append(timer)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    its = timer.timed / timer.elapsed
+    if torch.cuda.is_available():
+        peak = f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB GPU (max_memory_allocated)"
+    else:
+        peak = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB CPU (peak RSS of the process)"
+    size = cli.datamodule.hparams.get("crop_size", "?") if hasattr(cli.datamodule, "hparams") else "?"
+    method = type(cli.model).__name__
+    line = (
+        f"| {datetime.date.today()} | {method} | `{args.recipe}` | {size} px, batch {args.batch_size}, "
+        f"{args.precision} | {its:.2f} it/s | {peak} | {device_name()} | `{commit()}` |"
+    )
+    command = "python " + " ".join(sys.argv)
+    print(line)
+    print(f"command: {command}")
+    if not args.no_write:
+        with open(ROOT / "docs" / "benchmarks.md", "a") as f:
+            f.write(line[:-1] + f" `{command}` |\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""The ``lit-translate`` command: LightningCLI with run directories, forced callbacks and resume.
+
+``lit-translate fit|validate|test|predict -c CONFIG [-c CONFIG ...] [--key value ...]``; later ``-c`` files and
+later flags win. Every run lives in ``trainer.default_root_dir``: ``config.yaml`` (the resolved config),
+``checkpoints/`` (``last.ckpt`` + periodic), ``samples/`` (PNG grids), TensorBoard and CSV logs. The same command
+with ``--ckpt_path last`` resumes into the same directory.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import Namespace
+from lightning.pytorch import LightningDataModule, Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info
+from typing_extensions import override
+
+from lit_translate.callbacks import RankSyncCheck, RunCheckpoint, SampleGrid, TranslationWriter
+from lit_translate.methods.base import TranslationModule
+
+DEFAULT_ROOT = "runs/default"
+
+
+class RunConfigSaver(SaveConfigCallback):
+    """Save the resolved config as ``<run dir>/config.yaml`` when fitting (overwritten on resume)."""
+
+    @override
+    def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        if stage == "fit":
+            super().setup(trainer, pl_module, stage)
+
+
+class TranslateCLI(LightningCLI):
+    """LightningCLI for translation methods (``--model`` and ``--data`` take any importable subclass)."""
+
+    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        super().__init__(
+            model_class=TranslationModule,
+            datamodule_class=LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            auto_configure_optimizers=False,  # methods own their optimizers (two or more)
+            save_config_callback=RunConfigSaver,
+            save_config_kwargs={"overwrite": True},
+            seed_everything_default=0,
+            args=args,
+            run=run,
+        )
+
+    @override
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(SampleGrid, "samples")
+        parser.add_lightning_class_args(TranslationWriter, "predict_writer")
+        parser.add_lightning_class_args(RankSyncCheck, "rank_sync")
+        parser.set_defaults({"trainer.default_root_dir": DEFAULT_ROOT})
+
+    def _run_config(self) -> Namespace:
+        return self.config[self.subcommand] if self.subcommand else self.config
+
+    @override
+    def before_instantiate_classes(self) -> None:
+        config = self._run_config()
+        root = Path(config.trainer.default_root_dir or DEFAULT_ROOT)
+        if config.checkpoint.dirpath is None:
+            config.checkpoint.dirpath = str(root / "checkpoints")
+        if config.samples.dirpath is None:
+            config.samples.dirpath = str(root / "samples")
+        loggers = config.trainer.logger
+        for logger in loggers if isinstance(loggers, list) else [loggers]:
+            if isinstance(logger, Namespace) and str(logger.get("class_path", "")).endswith("WandbLogger"):
+                if logger.init_args.get("save_dir") in (None, "."):
+                    logger.init_args.save_dir = str(root)
+
+    @override
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Trainer:
+        root = config.get("default_root_dir") or DEFAULT_ROOT
+        if config.get("logger") in (None, True):
+            # One directory per run (no version_N folders), so that --ckpt_path last finds the run again.
+            config["logger"] = [
+                TensorBoardLogger(save_dir=root, name="", version=""),
+                CSVLogger(save_dir=root, name="", version=""),
+            ]
+        if config.get("logger") is not False:
+            callbacks = [*callbacks, LearningRateMonitor(logging_interval="epoch")]
+        return super()._instantiate_trainer(config, callbacks)
+
+    def after_fit(self) -> None:
+        """Print where the run's files are."""
+        root = Path(self.trainer.default_root_dir)
+        checkpoint = self.trainer.checkpoint_callback
+        grids = [cb for cb in self.trainer.callbacks if isinstance(cb, SampleGrid)]
+        lines = [f"Run directory: {root}", f"  config:           {root / 'config.yaml'}"]
+        if isinstance(checkpoint, RunCheckpoint) and checkpoint.last_model_path:
+            lines.append(f"  last checkpoint:  {checkpoint.last_model_path}")
+        if grids and grids[0].last_path is not None:
+            lines.append(f"  sample grid:      {grids[0].last_path}")
+        lines.append("  resume with:      the same command plus --ckpt_path last")
+        rank_zero_info("\n".join(lines))
+
+
+def _with_run_config(args: list[str]) -> list[str]:
+    """For ``predict``/``validate``/``test`` with ``--ckpt_path`` and no ``-c``, use the run's config.yaml."""
+    if not args or args[0] not in {"predict", "validate", "test"}:
+        return args
+    if any(a in {"-c", "--config"} or a.startswith("--config=") for a in args):
+        return args
+    ckpt = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ckpt_path"), None)
+    ckpt = ckpt or next((a.split("=", 1)[1] for a in args if a.startswith("--ckpt_path=")), None)
+    if ckpt is None:
+        return args
+    config = Path(ckpt).resolve().parent.parent / "config.yaml"
+    if not config.is_file():
+        raise SystemExit(f"error: no -c CONFIG given and {config} (the run config next to {ckpt}) does not exist")
+    return [args[0], "-c", str(config), *args[1:]]
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of ``lit-translate`` and ``python -m lit_translate``."""
+    argv = list(sys.argv[1:] if args is None else args)
+    TranslateCLI(args=_with_run_config(argv))
+
+
+__all__ = ["TranslateCLI", "main"]

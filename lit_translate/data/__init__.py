@@ -1,0 +1,30 @@
+"""Data layer: image I/O, augmentation pipelines, samplers, datasets and DataModules."""
+
+from lit_translate.data.folder import ImageFolderDataset
+from lit_translate.data.io import IMG_EXTENSIONS, find_images, load_image, save_image
+from lit_translate.data.paired import PairedDataModule, PairedImageDataset, SyntheticPairedDataset
+from lit_translate.data.sampling import ShardedSampler, SharedEpoch, sample_seed
+from lit_translate.data.synthetic import SyntheticPairs, SyntheticUnpaired
+from lit_translate.data.transforms import build_transform, to_uint8
+from lit_translate.data.unpaired import SyntheticUnpairedDataset, UnpairedDataModule, UnpairedImageDataset
+
+__all__ = [
+    "IMG_EXTENSIONS",
+    "ImageFolderDataset",
+    "PairedDataModule",
+    "PairedImageDataset",
+    "ShardedSampler",
+    "SharedEpoch",
+    "SyntheticPairedDataset",
+    "SyntheticPairs",
+    "SyntheticUnpaired",
+    "SyntheticUnpairedDataset",
+    "UnpairedDataModule",
+    "UnpairedImageDataset",
+    "build_transform",
+    "find_images",
+    "load_image",
+    "sample_seed",
+    "save_image",
+    "to_uint8",
+]

@@ -1,0 +1,217 @@
+"""Seeds, a worker-shared epoch counter and the rank-sharded, resumable sampler.
+
+The augmentation of sample ``i`` in epoch ``e`` is seeded from ``(seed, e, i)``: workers and ranks draw
+different indices, so they get different augmentations; a run with the same seed repeats; a resumed run
+repeats the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sized
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+
+def mix_seed(*values: int) -> int:
+    """Hash non-negative integers into one well-mixed 32-bit seed (numpy ``SeedSequence``).
+
+    Args:
+        *values: Non-negative integers, e.g. ``(seed, epoch, index)``.
+
+    Returns:
+        An int in [0, 2**32).
+
+    Raises:
+        ValueError: A value is negative.
+    """
+    if any(v < 0 for v in values):
+        raise ValueError(f"seeds, epochs and indices must be non-negative, got {values}")
+    return int(np.random.SeedSequence([int(v) for v in values]).generate_state(1)[0])
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """Seed of the random transform of sample ``index`` in ``epoch``.
+
+    Args:
+        seed: The run's data seed (``--data.seed``), >= 0.
+        epoch: The epoch, >= 0.
+        index: The dataset index, >= 0.
+
+    Returns:
+        A 32-bit seed; different for any change of the three inputs (with overwhelming probability).
+    """
+    return mix_seed(seed, epoch, index)
+
+
+class SharedEpoch:
+    """An epoch number shared between the main process and DataLoader workers (persistent ones too).
+
+    It lives in a shared-memory tensor, so a value set by the sampler's ``set_epoch`` in the main process is
+    seen by the dataset copies in (forked or spawned) workers.
+
+    Args:
+        epoch: Initial value. Default 0.
+    """
+
+    def __init__(self, epoch: int = 0) -> None:
+        self._tensor = torch.zeros(1, dtype=torch.long).share_memory_()
+        self.value = epoch
+
+    @property
+    def value(self) -> int:
+        """Return the current epoch."""
+        return int(self._tensor.item())
+
+    @value.setter
+    def value(self, epoch: int) -> None:
+        self._tensor.fill_(int(epoch))
+
+
+class ShardedSampler(DistributedSampler):
+    """Seeded, epoch-aware, rank-sharded and resumable sampler.
+
+    Being a ``DistributedSampler`` subclass, Lightning neither wraps nor replaces it. The shuffled order of
+    an epoch is a permutation from a ``torch.Generator`` seeded with ``mix_seed(seed, epoch)``; rank ``r``
+    takes positions ``r, r + num_replicas, ...``. With ``pad=True`` (training) the order is padded by
+    repeating it, like ``DistributedSampler``, so all ranks have the same length; with ``pad=False``
+    (validation/test) every index is served exactly once across ranks and shard lengths may differ by one.
+    ``drop_last=True`` instead truncates to a multiple of ``num_replicas`` (``pad`` then has no effect).
+
+    Resume: ``state_dict()`` holds the epoch and ``start``, the number of this rank's indices of that epoch
+    already consumed; after ``load_state_dict`` the next iterator skips them (later ones are complete).
+
+    Args:
+        dataset: The dataset (anything with ``len``) or its length.
+        num_replicas: Number of ranks (the trainer's ``world_size``).
+        rank: This rank (the trainer's ``global_rank``), in [0, num_replicas).
+        shuffle: Shuffle per epoch (training) or keep dataset order.
+        seed: Seed of the shuffle, >= 0. Default 0.
+        drop_last: Drop the tail that does not divide evenly across ranks. Default False.
+        pad: Pad to equal shard lengths (training). Default True.
+        epoch_counter: Shared epoch that ``set_epoch`` also updates, read by the datasets. Default None.
+    """
+
+    def __init__(
+        self,
+        dataset: Sized | int,
+        num_replicas: int,
+        rank: int,
+        shuffle: bool,
+        seed: int = 0,
+        drop_last: bool = False,
+        pad: bool = True,
+        epoch_counter: SharedEpoch | None = None,
+    ) -> None:
+        size = dataset if isinstance(dataset, int) else len(dataset)
+        if size <= 0:
+            raise ValueError(f"ShardedSampler needs a non-empty dataset, got length {size}")
+        super().__init__(range(size), num_replicas, rank, shuffle, seed, drop_last)
+        self.size, self.pad, self.epoch_counter = size, pad, epoch_counter
+        if not drop_last and not pad:
+            self.num_samples = len(range(rank, size, num_replicas))
+        self._start = 0
+        self._position = 0
+
+    def __iter__(self) -> Iterator[int]:
+        """Yield this rank's indices of the current epoch, skipping those consumed before a resume."""
+        shard = self.shard()
+        start, self._start = self._start, 0
+        self._position = start
+        for index in shard[start:]:
+            self._position += 1
+            yield index
+
+    def shard(self) -> list[int]:
+        """Return this rank's full index list for the current epoch (ignoring any resume offset).
+
+        Returns:
+            Dataset indices, ``len(self)`` of them.
+        """
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch))
+            order = torch.randperm(self.size, generator=generator).tolist()
+        else:
+            order = list(range(self.size))
+        if self.drop_last:
+            order = order[: self.total_size]
+        elif self.pad:
+            order += (order * math.ceil(self.total_size / self.size))[: self.total_size - self.size]
+        return order[self.rank :: self.num_replicas]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch (and the shared counter); a new epoch forgets a pending resume offset.
+
+        Args:
+            epoch: The epoch about to be iterated, >= 0.
+        """
+        if epoch != self.epoch:
+            self._start = 0
+        super().set_epoch(epoch)
+        if self.epoch_counter is not None:
+            self.epoch_counter.value = epoch
+
+    def state_dict(self, consumed: int | None = None) -> dict[str, int]:
+        """Return the resume state.
+
+        Args:
+            consumed: Indices of this rank's current epoch already used by training. Default None: the
+                number the current iterator has yielded, which overcounts by what DataLoader workers have
+                prefetched; pass the exact count (batches done x batch size) when it is known.
+
+        Returns:
+            ``{"epoch": int, "start": int}``.
+        """
+        return {"epoch": self.epoch, "start": self._position if consumed is None else consumed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a ``state_dict()``: the next iterator starts at ``state["start"]`` of ``state["epoch"]``.
+
+        Args:
+            state: A dict with integer keys ``epoch`` and ``start``.
+
+        Raises:
+            KeyError: A key is missing.
+            ValueError: ``start`` is outside ``[0, len(self)]``.
+        """
+        missing = {"epoch", "start"} - set(state)
+        if missing:
+            raise KeyError(f"sampler state is missing {sorted(missing)}; expected keys 'epoch' and 'start'")
+        start = int(state["start"])
+        if not 0 <= start <= self.num_samples:
+            raise ValueError(f"sampler state start={start} is outside [0, {self.num_samples}] for this shard")
+        self.set_epoch(int(state["epoch"]))
+        self._start = self._position = start
+
+
+def build_loader(
+    dataset: Dataset,
+    batch_size: int,
+    num_workers: int,
+    sampler: ShardedSampler,
+    persistent: bool,
+) -> DataLoader:
+    """Wrap a dataset and its sampler in a DataLoader with the project's defaults.
+
+    Args:
+        dataset: A map-style dataset returning batch-contract dicts.
+        batch_size: Samples per batch (per rank), >= 1.
+        num_workers: Worker processes (0 = load in the main process).
+        sampler: The index sampler.
+        persistent: Keep workers alive between epochs (only when ``num_workers > 0``).
+
+    Returns:
+        The DataLoader (``drop_last=False``, ``pin_memory=False``).
+    """
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        persistent_workers=persistent and num_workers > 0,
+        pin_memory=False,
+        drop_last=False,
+    )

@@ -1,0 +1,258 @@
+"""Deterministic procedural datasets: no files, item ``i`` of a split is a pure function of (seed, split, i).
+
+``SyntheticPairs`` is a small "labels -> photo" task in the spirit of CMP Facades: a flat-colour label map of
+non-overlapping rectangles and discs, and a rendering where every class has its own texture laid out
+relative to the shape (so the mapping is deterministic and translation-equivariant, learnable by a small
+pix2pix on CPU). ``SyntheticUnpaired`` draws the same kind of shapes in two styles (palette and background)
+for CycleGAN demos; domain B's palette is a fixed permutation of domain A's.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+LABEL_COLOURS = np.array([[0, 0, 170], [255, 85, 0], [0, 200, 80], [255, 255, 0], [0, 220, 255]], np.uint8)
+"""Label-map colours of ``SyntheticPairs``: index 0 is the background, 1-4 the shape classes."""
+
+PALETTE_A = np.array([[230, 60, 60], [60, 200, 60], [70, 110, 240], [240, 200, 40]], np.uint8)
+"""Shape colours of ``SyntheticUnpaired`` domain A (drawn on a dark background)."""
+
+PALETTE_B = PALETTE_A[[2, 3, 1, 0]]
+"""Shape colours of domain B: colour ``k`` of domain A maps to ``PALETTE_B[k]`` (on a light background)."""
+
+_BACKGROUND = {"A": (25, 25, 35), "B": (225, 225, 215)}
+_SPLIT_BITS = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One axis-aligned shape of a synthetic layout (canvas pixel coordinates).
+
+    Args:
+        label: Class (1-4 for ``SyntheticPairs``, palette index 0-3 for ``SyntheticUnpaired``).
+        disc: A disc inscribed in the box instead of the full rectangle.
+        top: First row of the bounding box.
+        left: First column of the bounding box.
+        height: Box height in pixels.
+        width: Box width in pixels (equal to ``height`` for a disc).
+    """
+
+    label: int
+    disc: bool
+    top: int
+    left: int
+    height: int
+    width: int
+
+    def mask(self, canvas: int) -> np.ndarray:
+        """Boolean ``(canvas, canvas)`` mask of the shape's pixels."""
+        rows, cols = np.mgrid[:canvas, :canvas]
+        inside = (rows >= self.top) & (rows < self.top + self.height)
+        inside &= (cols >= self.left) & (cols < self.left + self.width)
+        if self.disc:
+            radius = self.height / 2
+            dist2 = (rows + 0.5 - self.top - radius) ** 2 + (cols + 0.5 - self.left - radius) ** 2
+            inside &= dist2 <= radius**2
+        return inside
+
+
+def random_layout(rng: np.random.Generator, canvas: int, num_labels: int, max_tries: int = 50) -> list[Shape]:
+    """Draw 2-5 non-overlapping rectangles and discs (boxes at least 1 pixel apart).
+
+    Args:
+        rng: The generator to draw from.
+        canvas: Square canvas size in pixels (>= 16).
+        num_labels: Shapes get labels ``1..num_labels``.
+        max_tries: Placement attempts per shape before giving up on that shape. Default 50.
+
+    Returns:
+        At least two shapes.
+    """
+    wanted, shapes = int(rng.integers(2, 6)), []
+    while len(shapes) < 2:
+        shapes = []
+        for _ in range(max_tries * wanted):
+            if len(shapes) == wanted:
+                break
+            shape = _random_shape(rng, canvas, num_labels)
+            if not any(_boxes_touch(shape, other) for other in shapes):
+                shapes.append(shape)
+    return shapes
+
+
+def _random_shape(rng: np.random.Generator, canvas: int, num_labels: int) -> Shape:
+    """One random shape whose box fits in the canvas."""
+    disc = bool(rng.random() < 0.4)
+    height = int(rng.integers(canvas // 6, canvas // 2))
+    width = height if disc else int(rng.integers(canvas // 6, canvas // 2))
+    top, left = int(rng.integers(0, canvas - height)), int(rng.integers(0, canvas - width))
+    return Shape(int(rng.integers(1, num_labels + 1)), disc, top, left, height, width)
+
+
+def _boxes_touch(a: Shape, b: Shape) -> bool:
+    """Whether two bounding boxes overlap or are adjacent."""
+    return not (
+        a.top + a.height < b.top
+        or b.top + b.height < a.top
+        or a.left + a.width < b.left
+        or b.left + b.width < a.left
+    )
+
+
+def _split_rng(seed: int, split: str, stream: int, index: int) -> np.random.Generator:
+    """Return the generator of item ``index`` of ``split`` (``stream`` separates item families)."""
+    return np.random.default_rng([seed, zlib.crc32(split.encode()) & _SPLIT_BITS, stream, index])
+
+
+def _check_index(index: int, size: int, name: str) -> None:
+    """Raise an IndexError unless ``0 <= index < size``."""
+    if not 0 <= index < size:
+        raise IndexError(f"{name} index {index} out of range for size {size}")
+
+
+class SyntheticPairs:
+    """Procedural "labels -> photo" pairs (pix2pix demo and tests).
+
+    Item ``i`` is ``(A, B)``: A is a flat-colour label map (``LABEL_COLOURS``: background + 2-5 shapes),
+    B its rendering: a soft vertical gradient background, class 1 horizontal brick stripes, class 2 a
+    top-to-bottom glass gradient, class 3 a dot grid, class 4 vertical wood stripes, each laid out relative
+    to its shape's box (mirror-symmetric left/right), with a dark outline.
+
+    Args:
+        size: Number of items, >= 1. Default 400.
+        split: Split name; different splits hold different items. Default ``"train"``.
+        seed: Dataset seed, >= 0. Default 0.
+        canvas: Square image size in pixels, >= 16. Default 64.
+    """
+
+    def __init__(self, size: int = 400, split: str = "train", seed: int = 0, canvas: int = 64) -> None:
+        if size < 1 or canvas < 16 or seed < 0:
+            raise ValueError(
+                f"SyntheticPairs needs size >= 1, canvas >= 16, seed >= 0; got {size}, {canvas}, {seed}"
+            )
+        self.size, self.split, self.seed, self.canvas = size, split, seed, canvas
+
+    def __len__(self) -> int:
+        """Return the number of items."""
+        return self.size
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return item ``index`` as uint8 ``(canvas, canvas, 3)`` arrays ``(label_map, photo)``."""
+        _check_index(index, self.size, "SyntheticPairs")
+        rng = _split_rng(self.seed, self.split, 0, index)
+        shapes = random_layout(rng, self.canvas, len(LABEL_COLOURS) - 1)
+        return self.label_map(shapes), self.render(shapes)
+
+    def path(self, index: int) -> str:
+        """Return the batch-contract path of item ``index``: ``"synthetic:<split>:<index>"``."""
+        return f"synthetic:{self.split}:{index}"
+
+    def label_map(self, shapes: list[Shape]) -> np.ndarray:
+        """Flat-colour label map of a layout, uint8 ``(canvas, canvas, 3)``."""
+        image = np.empty((self.canvas, self.canvas, 3), np.uint8)
+        image[:] = LABEL_COLOURS[0]
+        for shape in shapes:
+            image[shape.mask(self.canvas)] = LABEL_COLOURS[shape.label]
+        return image
+
+    def render(self, shapes: list[Shape]) -> np.ndarray:
+        """Textured "photo" of a layout, uint8 ``(canvas, canvas, 3)``."""
+        ramp = np.linspace(0.0, 1.0, self.canvas)[:, None, None]
+        image = (1 - ramp) * np.array([205.0, 225, 245]) + ramp * np.array([120.0, 140, 175])
+        image = np.broadcast_to(image, (self.canvas, self.canvas, 3)).copy()
+        for shape in shapes:
+            mask = shape.mask(self.canvas)
+            image[mask] = _texture(shape, self.canvas)[mask]
+            image[mask & ~_eroded(mask)] = (40.0, 35.0, 30.0)
+        return image.round().clip(0, 255).astype(np.uint8)
+
+
+def _texture(shape: Shape, canvas: int) -> np.ndarray:
+    """Float ``(canvas, canvas, 3)`` texture of a shape's class, in coordinates relative to its box.
+
+    Rows count from the box's top; columns from its vertical centre line in both directions, so a
+    horizontal flip of the label map flips the texture consistently.
+    """
+    rows, cols = np.mgrid[:canvas, :canvas]
+    rel_y = rows - shape.top
+    rel_x = np.floor(np.abs(cols + 0.5 - shape.left - shape.width / 2)).astype(int)
+    if shape.label == 1:
+        stripe = (rel_y // 3) % 2
+        return np.where(stripe[..., None] == 1, (150.0, 50, 30), (200.0, 90, 60))
+    if shape.label == 2:
+        t = np.clip(rel_y / max(shape.height - 1, 1), 0, 1)[..., None]
+        return (1 - t) * np.array([170.0, 220, 240]) + t * np.array([30.0, 60, 120])
+    if shape.label == 3:
+        dots = ((rel_y % 6) >= 2) & ((rel_y % 6) < 4) & ((rel_x % 6) >= 2) & ((rel_x % 6) < 4)
+        return np.where(dots[..., None], (90.0, 60, 20), (235.0, 200, 120))
+    stripe = (rel_x // 4) % 2
+    return np.where(stripe[..., None] == 1, (110.0, 75, 40), (160.0, 115, 70))
+
+
+def _eroded(mask: np.ndarray) -> np.ndarray:
+    """Pixels of ``mask`` whose four neighbours are all in the mask."""
+    padded = np.pad(mask, 1)
+    return mask & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+
+
+class SyntheticUnpaired:
+    """Procedural unpaired domains (CycleGAN demo and tests) with a known A <-> B mapping.
+
+    Domain A: 2-5 shapes in ``PALETTE_A`` on a dark background; domain B: independently drawn shapes in
+    ``PALETTE_B`` (a fixed permutation of ``PALETTE_A``) on a light background. ``counterpart`` renders an
+    item's layout in the other domain's style: the ground truth of the translation.
+
+    Args:
+        size_a: Number of domain-A items, >= 1. Default 400.
+        size_b: Number of domain-B items, >= 1. Default 400.
+        split: Split name; different splits hold different items. Default ``"train"``.
+        seed: Dataset seed, >= 0. Default 0.
+        canvas: Square image size in pixels, >= 16. Default 64.
+    """
+
+    def __init__(
+        self, size_a: int = 400, size_b: int = 400, split: str = "train", seed: int = 0, canvas: int = 64
+    ) -> None:
+        if min(size_a, size_b) < 1 or canvas < 16 or seed < 0:
+            raise ValueError(
+                f"SyntheticUnpaired needs size_a, size_b >= 1, canvas >= 16, seed >= 0; got {size_a}, "
+                f"{size_b}, {canvas}, {seed}"
+            )
+        self.sizes = {"A": size_a, "B": size_b}
+        self.split, self.seed, self.canvas = split, seed, canvas
+
+    def __len__(self) -> int:
+        """Return the larger domain's size (the length of an unaligned epoch)."""
+        return max(self.sizes.values())
+
+    def image(self, domain: str, index: int) -> np.ndarray:
+        """Item ``index`` of ``domain`` (``"A"`` or ``"B"``), uint8 ``(canvas, canvas, 3)``."""
+        return self._draw(self._layout(domain, index), domain)
+
+    def counterpart(self, domain: str, index: int) -> np.ndarray:
+        """Item ``index`` of ``domain`` drawn in the other domain's style (the translation's ground truth)."""
+        return self._draw(self._layout(domain, index), "B" if domain == "A" else "A")
+
+    def path(self, domain: str, index: int) -> str:
+        """Return the batch-contract path of an item: ``"synthetic:<split><domain>:<index>"``."""
+        return f"synthetic:{self.split}{domain}:{index}"
+
+    def _layout(self, domain: str, index: int) -> list[Shape]:
+        """Return the shapes of item ``index`` of ``domain``."""
+        if domain not in self.sizes:
+            raise ValueError(f"domain must be one of {sorted(self.sizes)}, got {domain!r}")
+        _check_index(index, self.sizes[domain], f"SyntheticUnpaired domain {domain}")
+        rng = _split_rng(self.seed, self.split, 1 if domain == "A" else 2, index)
+        return random_layout(rng, self.canvas, len(PALETTE_A))
+
+    def _draw(self, shapes: list[Shape], style: str) -> np.ndarray:
+        """Draw shapes in a domain's style."""
+        palette = PALETTE_A if style == "A" else PALETTE_B
+        image = np.empty((self.canvas, self.canvas, 3), np.uint8)
+        image[:] = _BACKGROUND[style]
+        for shape in shapes:
+            image[shape.mask(self.canvas)] = palette[shape.label - 1]
+        return image

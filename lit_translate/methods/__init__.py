@@ -1,0 +1,7 @@
+"""Translation methods: one LightningModule per file."""
+
+from lit_translate.methods.base import TranslationModule, inference_context, paper_adam
+from lit_translate.methods.cyclegan import CycleGAN
+from lit_translate.methods.pix2pix import Pix2Pix
+
+__all__ = ["CycleGAN", "Pix2Pix", "TranslationModule", "inference_context", "paper_adam"]

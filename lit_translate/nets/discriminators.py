@@ -1,0 +1,139 @@
+"""Conditional discriminators: the N-layer PatchGAN and the 1x1 PixelGAN."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm as apply_spectral_norm
+
+from lit_translate.nets.blocks import conv_bias_for_norm, get_norm_layer
+from lit_translate.nets.init import init_weights
+
+
+class PatchDiscriminator(nn.Module):
+    """The N-layer PatchGAN discriminator; ``n_layers=3`` is the 70x70 PatchGAN of pix2pix.
+
+    Layers (4x4 kernels, padding 1, LeakyReLU 0.2): a stride-2 conv to ``ndf`` without norm;
+    ``n_layers - 1`` stride-2 convs to ``ndf * min(2 ** n, 8)`` with norm; a stride-1 conv to
+    ``ndf * min(2 ** n_layers, 8)`` with norm; a stride-1 conv to a 1-channel logit map (no sigmoid).
+    Weights are initialised by ``init_weights`` at construction, before any spectral norm is applied.
+
+    Args:
+        in_channels: Input channels, e.g. input and target images concatenated for a conditional
+            discriminator. Default ``6``.
+        ndf: Filters of the first convolution. Default ``64``.
+        n_layers: Number of stride-2 convolutions (``>= 1``). Default ``3``.
+        norm: ``"batch"``, ``"instance"`` or ``"none"``. Default ``"batch"``.
+        spectral_norm: Wrap every convolution with
+            ``torch.nn.utils.parametrizations.spectral_norm`` (usually with ``norm="none"``).
+            Default ``False``.
+        init_type: See ``init_weights``. Default ``"normal"``.
+        init_gain: See ``init_weights``. Default ``0.02``.
+
+    Shape:
+        Input ``(N, in_channels, H, W)``, output logits ``(N, 1, h, w)`` with, per spatial side,
+        ``n_layers`` halvings (``s -> s // 2``) followed by two ``s -> s - 1`` steps
+        (``256 -> 30``, ``64 -> 6`` for ``n_layers=3``).
+
+    Raises:
+        ValueError: If ``n_layers < 1`` or ``norm`` / ``init_type`` is unknown.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 6,
+        ndf: int = 64,
+        n_layers: int = 3,
+        norm: str = "batch",
+        spectral_norm: bool = False,
+        init_type: str = "normal",
+        init_gain: float = 0.02,
+    ) -> None:
+        super().__init__()
+        if n_layers < 1:
+            raise ValueError(f"PatchDiscriminator needs n_layers >= 1; got n_layers={n_layers}.")
+        norm_layer = get_norm_layer(norm)
+        bias = conv_bias_for_norm(norm)
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1)]
+        layers += [nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for n in range(1, n_layers + 1):
+            prev_mult, mult = mult, min(2**n, 8)
+            stride = 2 if n < n_layers else 1
+            layers += [nn.Conv2d(ndf * prev_mult, ndf * mult, 4, stride=stride, padding=1, bias=bias)]
+            layers += [norm_layer(ndf * mult), nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
+        self.model = nn.Sequential(*layers)
+        init_weights(self, init_type, init_gain)
+        if spectral_norm:
+            _spectral_norm_convs(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Score overlapping patches of ``x``.
+
+        Args:
+            x: Images ``(N, in_channels, H, W)``, usually in ``[-1, 1]``.
+
+        Returns:
+            Real/fake logits ``(N, 1, h, w)``, unbounded.
+        """
+        return self.model(x)
+
+
+class PixelDiscriminator(nn.Module):
+    """The 1x1 PixelGAN discriminator: classifies every pixel independently.
+
+    Layers: 1x1 conv to ``ndf``, LeakyReLU 0.2, 1x1 conv to ``ndf * 2``, norm, LeakyReLU 0.2, 1x1 conv
+    to 1 channel (no sigmoid). As in the reference, the last conv has a bias only when ``norm`` is not
+    ``"batch"``. Weights are initialised by ``init_weights`` at construction.
+
+    Args:
+        in_channels: Input channels, e.g. input and target images concatenated. Default ``6``.
+        ndf: Filters of the first convolution. Default ``64``.
+        norm: ``"batch"``, ``"instance"`` or ``"none"``. Default ``"batch"``.
+        init_type: See ``init_weights``. Default ``"normal"``.
+        init_gain: See ``init_weights``. Default ``0.02``.
+
+    Shape:
+        Input ``(N, in_channels, H, W)``, output logits ``(N, 1, H, W)``.
+
+    Raises:
+        ValueError: If ``norm`` / ``init_type`` is unknown.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 6,
+        ndf: int = 64,
+        norm: str = "batch",
+        init_type: str = "normal",
+        init_gain: float = 0.02,
+    ) -> None:
+        super().__init__()
+        norm_layer = get_norm_layer(norm)
+        bias = conv_bias_for_norm(norm)
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, ndf, kernel_size=1),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf, ndf * 2, kernel_size=1, bias=bias),
+            norm_layer(ndf * 2),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * 2, 1, kernel_size=1, bias=bias),
+        )
+        init_weights(self, init_type, init_gain)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Score every pixel of ``x``.
+
+        Args:
+            x: Images ``(N, in_channels, H, W)``, usually in ``[-1, 1]``.
+
+        Returns:
+            Real/fake logits ``(N, 1, H, W)``, unbounded.
+        """
+        return self.net(x)
+
+
+def _spectral_norm_convs(module: nn.Module) -> None:
+    for layer in list(module.modules()):
+        if isinstance(layer, nn.Conv2d):
+            apply_spectral_norm(layer)
