@@ -21,6 +21,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
 from lit_translate.callbacks import RankSyncCheck, RunCheckpoint, SampleGrid, TranslationWriter
+from lit_translate.evaluation import EvaluationReport, TranslationMetrics
 from lit_translate.methods.base import TranslationModule
 
 DEFAULT_ROOT = "runs/default"
@@ -58,6 +59,8 @@ class TranslateCLI(LightningCLI):
         parser.add_lightning_class_args(SampleGrid, "samples")
         parser.add_lightning_class_args(TranslationWriter, "predict_writer")
         parser.add_lightning_class_args(RankSyncCheck, "rank_sync")
+        parser.add_lightning_class_args(TranslationMetrics, "metrics")
+        parser.add_lightning_class_args(EvaluationReport, "report")
         parser.set_defaults({"trainer.default_root_dir": DEFAULT_ROOT})
 
     def _run_config(self) -> Namespace:

@@ -134,7 +134,7 @@ def test_datamodule_synthetic_default():
 
 def test_datamodule_val_fallback_warns_and_explicit_split(horse2zebra, caplog):
     dm = module(root=str(horse2zebra))
-    with caplog.at_level(logging.WARNING, logger="lit_translate.data.paired"):
+    with caplog.at_level(logging.WARNING, logger="lit_translate.data.unpaired"):
         dm.setup("fit")
     assert "no val split" in caplog.text and "checkpoint selection" in caplog.text
     assert Path(next(iter(dm.val_dataloader()))["A_path"][0]).parent.name == "testA"

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from lit_translate.data.io import find_images, load_image
+from lit_translate.data.io import check_channels, find_images, load_image
 from lit_translate.data.transforms import build_transform
 
 
@@ -28,8 +28,7 @@ class ImageFolderDataset(Dataset):
     """
 
     def __init__(self, folder: str | Path, channels: int = 3, option: str = "--data.predict_dir") -> None:
-        if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+        check_channels(channels, "channels")
         self.paths = find_images(folder, option=option, expected="a folder of input images")
         self.channels = channels
         self.transform = build_transform(0, 0, False, False, False, train=False, paired=False)

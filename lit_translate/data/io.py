@@ -76,7 +76,7 @@ def load_image(path: str | Path, channels: int) -> np.ndarray:
         ValueError: ``channels`` is not 1 or 3, or the file cannot be decoded (missing, truncated, not an
             image, or an unsupported pixel format); the message names the file.
     """
-    _check_channels(channels, "channels")
+    check_channels(channels, "channels")
     try:
         with Image.open(path) as img:
             img.load()
@@ -114,7 +114,7 @@ def convert_channels(image: np.ndarray, channels: int) -> np.ndarray:
     Raises:
         ValueError: ``channels`` is not 1 or 3, or the array is not a uint8 image of a supported shape.
     """
-    _check_channels(channels, "channels")
+    check_channels(channels, "channels")
     bad_channels = image.ndim == 3 and image.shape[2] not in (1, 3)
     if image.dtype != np.uint8 or image.ndim not in (2, 3) or bad_channels:
         raise ValueError(f"expected a uint8 (H, W[, 1|3]) image array, got {image.dtype} {image.shape}")
@@ -145,7 +145,12 @@ def save_image(image: torch.Tensor, path: str | Path) -> None:
     Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path, format="PNG")
 
 
-def _check_channels(channels: int, key: str) -> None:
-    """Raise a ValueError naming ``key`` unless ``channels`` is 1 or 3."""
+def check_channels(channels: int, key: str) -> None:
+    """Raise a ValueError naming ``key`` unless ``channels`` is 1 or 3.
+
+    Args:
+        channels: The configured number of channels.
+        key: The option name for the message, e.g. ``"input_channels"``.
+    """
     if channels not in (1, 3):
         raise ValueError(f"{key} must be 1 or 3, got {channels!r}")

@@ -14,12 +14,10 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
 from lit_translate.data.folder import ImageFolderDataset
-from lit_translate.data.io import convert_channels, find_images, load_image
+from lit_translate.data.io import check_channels, convert_channels, find_images, load_image
 from lit_translate.data.sampling import ShardedSampler, SharedEpoch, build_loader, sample_seed
 from lit_translate.data.synthetic import SyntheticPairs
 from lit_translate.data.transforms import build_transform
-
-log = logging.getLogger(__name__)
 
 LAYOUTS = ("auto", "aligned", "folders")
 DIRECTIONS = ("AtoB", "BtoA")
@@ -78,9 +76,8 @@ class _PairedBase(Dataset):
         epoch_counter: SharedEpoch | None,
     ) -> None:
         self.direction = check_choice(direction, DIRECTIONS, "direction")
-        for key, channels in (("input_channels", input_channels), ("target_channels", target_channels)):
-            if channels not in (1, 3):
-                raise ValueError(f"{key} must be 1 or 3, got {channels!r}")
+        check_channels(input_channels, "input_channels")
+        check_channels(target_channels, "target_channels")
         self.input_channels, self.target_channels = input_channels, target_channels
         self.transform = transform or build_transform(0, 0, False, False, False, train=False, paired=True)
         self.seed, self.epoch_counter = seed, epoch_counter
@@ -95,7 +92,7 @@ class _PairedBase(Dataset):
         return 0 if self.epoch_counter is None else self.epoch_counter.value
 
     def __getitem__(self, index: int) -> Batch:
-        """Return item ``index``: ``{"A": (C_in, H, W), "B": (C_tgt, H, W)`` in [-1, 1], paths``}``."""
+        """Return item ``index`` as a batch-contract dict: ``"A"``, ``"B"`` in [-1, 1] and the paths."""
         a, b, a_path, b_path = self._load(index)
         if self.direction == "BtoA":
             a, b, a_path, b_path = b, a, b_path, a_path
@@ -332,13 +329,11 @@ class _DataModuleBase(LightningDataModule):
         ):
             if value < low:
                 raise ValueError(f"{key} must be >= {low}, got {value}")
-        for key, channels in (("input_channels", input_channels), ("target_channels", target_channels)):
-            if channels not in (1, 3):
-                raise ValueError(f"{key} must be 1 or 3, got {channels!r}")
+        check_channels(input_channels, "input_channels")
+        check_channels(target_channels, "target_channels")
         build_transform(load_size, crop_size, resize, crop, flip, train=True, paired=False)
         self.root, self.predict_dir = root, predict_dir
-        self.sizes = {"load_size": load_size, "crop_size": crop_size, "resize": resize, "crop": crop}
-        self.sizes["flip"] = flip
+        self.sizes = dict(load_size=load_size, crop_size=crop_size, resize=resize, crop=crop, flip=flip)
         self.input_channels, self.target_channels = input_channels, target_channels
         self.batch_size, self.val_batch_size = batch_size, val_batch_size
         self.num_workers, self.seed = num_workers, seed
@@ -410,11 +405,10 @@ class _DataModuleBase(LightningDataModule):
             return 1, 0
         return self.trainer.world_size, self.trainer.global_rank
 
-    @staticmethod
-    def _log(level: int, message: str) -> None:
-        """Log on global rank 0 only."""
+    def _log(self, level: int, message: str) -> None:
+        """Log to this DataModule's module logger, on global rank 0 only."""
         if getattr(rank_zero_only, "rank", 0) == 0:
-            log.log(level, message)
+            logging.getLogger(type(self).__module__).log(level, message)
 
 
 def check_root(root: str | Path) -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lit_translate.data.io import convert_channels, find_images, load_image
+from lit_translate.data.io import check_channels, convert_channels, find_images, load_image
 from lit_translate.data.paired import SYNTHETIC_EVAL_SIZE, _DataModuleBase, apply_transform, check_root
 from lit_translate.data.sampling import SharedEpoch, sample_seed
 from lit_translate.data.synthetic import SyntheticUnpaired
@@ -31,9 +31,8 @@ class _UnpairedBase(Dataset):
         seed: int,
         epoch_counter: SharedEpoch | None,
     ) -> None:
-        for key, channels in (("input_channels", input_channels), ("target_channels", target_channels)):
-            if channels not in (1, 3):
-                raise ValueError(f"{key} must be 1 or 3, got {channels!r}")
+        check_channels(input_channels, "input_channels")
+        check_channels(target_channels, "target_channels")
         self.sizes = sizes
         self.channels = {"A": input_channels, "B": target_channels}
         self.transform = transform or build_transform(0, 0, False, False, False, train=False, paired=False)

@@ -24,8 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lit_translate.evaluation", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     get = commands.add_parser("fetch", help="download pretrained files (checksums verified)")
-    get.add_argument("--dir", default=None, help="future TORCH_HOME; files go to DIR/hub/checkpoints "
-                     "(default: the current torch home)")
+    get.add_argument(
+        "--dir",
+        default=None,
+        help="future TORCH_HOME; files go to DIR/hub/checkpoints (default: the current torch home)",
+    )
     get.add_argument("--only", default=None, help=f"comma-separated subset of: {','.join(WEIGHTS)}")
     commands.add_parser("list", help="show the registry and which files the torch.hub cache holds")
     return parser

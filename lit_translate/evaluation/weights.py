@@ -313,9 +313,7 @@ def resolve_weights(name: str, path: str | Path | None = None, allow_download: b
     except WeightsChecksumError:
         raise
     except Exception as error:  # noqa: BLE001 - any network/disk failure becomes one clear error
-        raise WeightsUnavailableError(
-            unavailable_message(spec, looked, f"{type(error).__name__}: {error}")
-        ) from error
+        raise WeightsUnavailableError(unavailable_message(spec, looked, f"{type(error).__name__}: {error}")) from error
 
 
 def fetch(names: list[str] | None = None, directory: str | Path | None = None) -> list[tuple[str, Path, str]]:

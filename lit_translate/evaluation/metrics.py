@@ -1,0 +1,622 @@
+"""Image-quality metrics of a translation model during validation and test: FID, KID, LPIPS, PSNR, SSIM.
+
+:class:`TranslationMetrics` is a Callback, so the metric networks (InceptionV3, the LPIPS backbone) never enter
+the LightningModule's ``state_dict`` or its checkpoints. It asks the module for ``evaluation_pairs(batch)``
+(``{direction_tag: (fake, real_target)}``, images in [-1, 1], see ``docs/architecture.md``) on every validation
+or test batch and logs, at the end of the epoch, ``val/fid``, ``val/kid``, ``val/lpips``, ``val/psnr``,
+``val/ssim`` (tag ``""``) or ``val/fid_ab``, ``val/fid_ba``, ... (tags ``"ab"``/``"ba"``), and ``test/...``.
+
+Conventions (``docs/evaluation.md``):
+
+- FID/KID: generated images vs the real target-domain images of the same split, all of them; Inception input is
+  uint8 ``round(clamp((x + 1) / 2, 0, 1) * 255)``, resized to 299 by torchmetrics (antialiased bilinear);
+  1-channel images are repeated to RGB. A custom ``feature_extractor`` instead gets float [0, 1] images with
+  their own channel count.
+- LPIPS (paired methods only): float32 inputs in [-1, 1] (clamped), RGB, mean over images.
+- PSNR/SSIM (paired methods only): RGB (all channels), float [0, 1] clamped, not quantised, ``data_range=1``,
+  no border crop; PSNR is the mean of per-image PSNRs, SSIM the mean of per-image SSIMs (Gaussian 11x11,
+  sigma 1.5).
+- Every update and compute runs in float32 (features in float64) with autocast disabled.
+
+Distributed: torchmetrics sums (FID, LPIPS, PSNR, SSIM) or gathers (KID) the states of all ranks in
+``compute()``, which therefore runs on every rank. Every image must reach exactly one rank: the data modules'
+validation/test loaders use ``ShardedSampler(pad=False)`` (``data/sampling.py``), which serves each index once
+across ranks; a padding ``DistributedSampler`` would count some images twice.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping, Sized
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from torch import Tensor, nn
+from torch.utils.data import DistributedSampler
+from torchmetrics import Metric
+from torchmetrics.image import (
+    FrechetInceptionDistance,
+    KernelInceptionDistance,
+    PeakSignalNoiseRatio,
+    StructuralSimilarityIndexMeasure,
+)
+from typing_extensions import override
+
+from lit_translate.evaluation.weights import LPIPS_BACKBONES, LPIPS_LINEAR_SHA256, file_sha256, resolve_weights
+
+ValueRange = tuple[float, float]
+METRIC_NAMES = ("fid", "kid", "lpips", "psnr", "ssim")
+KID_SUBSETS = 100
+KID_SEED = 0
+
+# Values are computed by torchmetrics on all ranks and are identical; logging them with sync_dist=False is right.
+warnings.filterwarnings(
+    "ignore", message=r"It is recommended to use `self\.log\('(val|test)/(fid|kid|lpips|psnr|ssim)(_\w+)?'"
+)
+
+
+# ---------------------------------------------------------------------------------------------- input adapters
+def to_unit(x: Tensor, value_range: ValueRange = (-1.0, 1.0)) -> Tensor:
+    """Map images in ``value_range`` to float32 [0, 1] (clamped)."""
+    low, high = value_range
+    return ((x.float() - low) / (high - low)).clamp(0.0, 1.0)
+
+
+def to_uint8(x: Tensor, value_range: ValueRange = (-1.0, 1.0)) -> Tensor:
+    """Map images in ``value_range`` to uint8 [0, 255]: ``round(clamp((x + 1) / 2, 0, 1) * 255)`` for [-1, 1]."""
+    return (to_unit(x, value_range) * 255.0).round().to(torch.uint8)
+
+
+def to_lpips_input(x: Tensor, value_range: ValueRange = (-1.0, 1.0)) -> Tensor:
+    """Map images in ``value_range`` to the float32 [-1, 1] that LPIPS (``normalize=False``) expects, clamped."""
+    if tuple(value_range) == (-1.0, 1.0):
+        return x.float().clamp(-1.0, 1.0)
+    return to_unit(x, value_range) * 2.0 - 1.0
+
+
+def to_rgb(x: Tensor) -> Tensor:
+    """Repeat a 1-channel batch ``(N, 1, H, W)`` to 3 channels; 3-channel batches pass unchanged."""
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(
+            f"Inception and LPIPS take (N, 1 or 3, H, W) images, got shape {tuple(x.shape)}; for other channel "
+            "counts pass a TranslationMetrics(feature_extractor=...) and lpips=False"
+        )
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
+# ------------------------------------------------------------------------------------------- feature networks
+class SharedFeatures(nn.Module):
+    """Wrap a feature network for several metrics: each image tensor goes through the network once.
+
+    FID and KID both call their ``inception`` on the same tensor; the last result is reused while the input is
+    the same tensor object (same version). Features are returned flattened as float64.
+
+    Args:
+        net: maps a batch to ``(N, D)`` features (or a tuple whose first item is).
+        num_features: ``D`` when known (FID needs it before the first image); else set on first use.
+    """
+
+    def __init__(self, net: nn.Module, num_features: int | None = None) -> None:
+        super().__init__()
+        self.net = net
+        self.num_features = num_features
+        self._last: tuple[Tensor, int, Tensor] | None = None
+
+    @override
+    def forward(self, x: Tensor) -> Tensor:
+        version = -1 if x.is_inference() else x._version  # inference tensors cannot change in place anyway
+        last = self._last
+        if last is not None and last[0] is x and last[1] == version:
+            return last[2]
+        out = self.net(x)
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        out = out.reshape(x.shape[0], -1).double()
+        self._last = (x, version, out)
+        if self.num_features is None:
+            self.num_features = int(out.shape[1])
+        return out
+
+    def clear(self) -> None:
+        """Forget the cached batch."""
+        self._last = None
+
+
+def build_inception(weights: str | None = None) -> nn.Module:
+    """Build torch-fidelity's InceptionV3 (2048-d pool features, uint8 input) from the resolved weight file.
+
+    Raises:
+        WeightsUnavailableError: offline and not cached (see :func:`~lit_translate.evaluation.resolve_weights`).
+    """
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    path = resolve_weights("inception", weights)
+    return NoTrainInceptionV3(
+        name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path)
+    )
+
+
+_BACKBONE_KEY = re.compile(r"^(?:slice\d+|slices\.\d+)\.(\d+)\.(.+)$")
+
+
+def build_lpips_net(net: str = "alex", backbone_weights: str | None = None) -> nn.Module:
+    """Build torchmetrics' LPIPS network without any download.
+
+    The LPIPS v0.1 linear layers come from the torchmetrics package (checked against their known sha256); the
+    ImageNet backbone is built without weights (``pnet_rand=True``) and loaded from the file that
+    :func:`~lit_translate.evaluation.resolve_weights` finds (a torchvision ``state_dict``: ``features.<i>.*``
+    keys map to the LPIPS slices).
+
+    Args:
+        net: ``"alex"``, ``"vgg"`` or ``"squeeze"``.
+        backbone_weights: explicit torchvision weight file; None = the torch.hub cache (or a download).
+
+    Returns:
+        The LPIPS module (eval mode, no gradients); ``net(img1, img2)`` takes float [-1, 1] RGB images.
+    """
+    from torchmetrics.functional.image import lpips as tm_lpips
+
+    if net not in LPIPS_BACKBONES:
+        raise ValueError(f"lpips_net must be one of {sorted(LPIPS_BACKBONES)}, got {net!r}")
+    path = resolve_weights(LPIPS_BACKBONES[net], backbone_weights)
+    linear = Path(tm_lpips.__file__).parent / "lpips_models" / f"{net}.pth"
+    if linear.is_file() and file_sha256(linear) != LPIPS_LINEAR_SHA256[net]:
+        warnings.warn(
+            f"{linear} (LPIPS linear layers shipped by torchmetrics) differs from lpips v0.1; LPIPS values may not "
+            "be comparable with published ones",
+            stacklevel=2,
+        )
+    model = tm_lpips._NoTrainLpips(net=net, pnet_rand=True)  # linear layers loaded, backbone random
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    mapped = {}
+    for key in model.net.state_dict():
+        match = _BACKBONE_KEY.match(key)
+        source = f"features.{match[1]}.{match[2]}" if match else key
+        if source not in state:
+            raise ValueError(
+                f"{path} is not a torchvision {LPIPS_BACKBONES[net]} state_dict: it has no {source!r} "
+                f"(needed for LPIPS net {net!r})"
+            )
+        mapped[key] = state[source]
+    model.net.load_state_dict(mapped, strict=True)
+    return model.eval().requires_grad_(False)
+
+
+# ----------------------------------------------------------------------------------------------- small metrics
+class ImageCount(Metric):
+    """Count generated and real images (summed over ranks)."""
+
+    full_state_update = False
+    fake: Tensor
+    real: Tensor
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("fake", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("real", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    @override
+    def update(self, fake: int, real: int) -> None:
+        self.fake += fake
+        self.real += real
+
+    @override
+    def compute(self) -> Tensor:
+        return torch.stack([self.fake, self.real])
+
+
+class LPIPSMean(Metric):
+    """Mean LPIPS over images with a prebuilt (shared) LPIPS network; inputs float [-1, 1], ``(N, 3, H, W)``.
+
+    Stricter than torchmetrics: values outside [-1, 1] raise (torchmetrics only checks ``min >= -1``, so [0, 1]
+    or [0, 255] inputs would pass and give wrong values).
+    """
+
+    full_state_update = False
+    higher_is_better = False
+    is_differentiable = False
+    score_sum: Tensor
+    total: Tensor
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        self.add_state("score_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    @override
+    def update(self, img1: Tensor, img2: Tensor) -> None:
+        if img1.shape != img2.shape or img1.ndim != 4 or img1.shape[1] != 3:
+            raise ValueError(f"LPIPS needs two (N, 3, H, W) batches, got {tuple(img1.shape)} and {tuple(img2.shape)}")
+        for img in (img1, img2):
+            if img.min() < -1.0 or img.max() > 1.0:
+                raise ValueError(
+                    f"LPIPS inputs must lie in [-1, 1], got [{img.min().item():.3f}, {img.max().item():.3f}]; "
+                    "convert with to_lpips_input(x, value_range)"
+                )
+        scores = self.net(img1.float(), img2.float(), normalize=False)
+        self.score_sum += scores.reshape(img1.shape[0], -1).sum(dim=1).double().sum()
+        self.total += img1.shape[0]
+
+    @override
+    def compute(self) -> Tensor:
+        return self.score_sum / self.total
+
+
+# ---------------------------------------------------------------------------------------------------- callback
+class TranslationMetrics(Callback):
+    """FID, KID, LPIPS, PSNR and SSIM of ``pl_module.evaluation_pairs`` on the validation and test splits.
+
+    Logged at the end of each evaluated epoch as ``val/<metric>[_<tag>]`` (``test/...`` in test); PSNR, SSIM and
+    LPIPS only for ``paired`` methods. Runs at every ``trainer.validate``/``trainer.test``, and during fit after
+    epochs ``every_n_epochs - 1, 2 * every_n_epochs - 1, ...`` (never in the sanity check). Monitoring
+    ``val/fid`` with a ``ModelCheckpoint`` needs the same ``every_n_epochs`` on both.
+
+    The metric networks are built at ``setup`` (so that missing weights fail at once, with the fix in the
+    message) from :func:`~lit_translate.evaluation.resolve_weights`, and live in this callback, never in
+    checkpoints. Metric states are moved to the module's device on use and reset after every compute.
+
+    Args:
+        every_n_epochs: during fit, evaluate after every this many epochs. Default: 1.
+        fid: Fréchet Inception Distance, generated vs real target-domain images. Default: True.
+        kid: Kernel Inception Distance (unbiased; preferable for small sets). Default: True.
+        lpips: LPIPS to the aligned target (paired methods). Default: True.
+        psnr: PSNR to the aligned target, RGB [0, 1], mean over images (paired methods). Default: True.
+        ssim: SSIM to the aligned target, RGB [0, 1], mean over images (paired methods). Default: True.
+        kid_subset_size: KID subset size; ``min(kid_subset_size, N)`` is used, and with subsets of all ``N``
+            images a single exact (deterministic) estimate replaces the 100 random subsets. Default: 1000.
+        inception_weights: local ``weights-inception-2015-12-05-6726825d.pth``; None = torch.hub cache.
+        lpips_net: LPIPS backbone: ``"alex"``, ``"vgg"`` or ``"squeeze"``. Default: ``"alex"``.
+        lpips_backbone_weights: local torchvision backbone file (e.g. ``alexnet-owt-7be5be79.pth``);
+            None = torch.hub cache.
+        feature_extractor: a module mapping float [0, 1] images ``(N, C, H, W)`` to ``(N, D)`` features, used for
+            FID/KID instead of InceptionV3 (tests, non-natural-image domains); set ``num_features`` on it to skip
+            shape inference. Default: None.
+        enabled: False turns the callback off (nothing is built, computed or logged). Default: True.
+    """
+
+    def __init__(
+        self,
+        every_n_epochs: int = 1,
+        fid: bool = True,
+        kid: bool = True,
+        lpips: bool = True,
+        psnr: bool = True,
+        ssim: bool = True,
+        kid_subset_size: int = 1000,
+        inception_weights: str | None = None,
+        lpips_net: str = "alex",
+        lpips_backbone_weights: str | None = None,
+        feature_extractor: nn.Module | None = None,
+        enabled: bool = True,
+    ) -> None:
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+        if kid_subset_size < 2:
+            raise ValueError(f"kid_subset_size must be >= 2, got {kid_subset_size}")
+        if lpips_net not in LPIPS_BACKBONES:
+            raise ValueError(f"lpips_net must be one of {sorted(LPIPS_BACKBONES)}, got {lpips_net!r}")
+        self.every_n_epochs = every_n_epochs
+        self.fid, self.kid, self.lpips, self.psnr, self.ssim = fid, kid, lpips, psnr, ssim
+        self.kid_subset_size = kid_subset_size
+        self.inception_weights = inception_weights
+        self.lpips_net = lpips_net
+        self.lpips_backbone_weights = lpips_backbone_weights
+        self.feature_extractor = feature_extractor
+        self.enabled = enabled
+        self.results: dict[str, float] = {}
+        self.num_images: dict[str, int] = {}
+        self.last_stage: str | None = None
+        self._features: SharedFeatures | None = None
+        self._lpips_model: nn.Module | None = None
+        self._metrics: dict[str, nn.ModuleDict] = {}
+        self._active = False
+        self._sampler_checked = False
+
+    # ---------------------------------------------------------------------------------------------- building
+    def build(self, paired: bool) -> None:
+        """Build the feature network and, for paired methods, the LPIPS network (idempotent).
+
+        Raises:
+            WeightsUnavailableError: a pretrained file is missing and cannot be downloaded.
+        """
+        if (self.fid or self.kid) and self._features is None:
+            if self.feature_extractor is not None:
+                net = self.feature_extractor.eval().requires_grad_(False)
+                self._features = SharedFeatures(net, _num_features(net))
+            else:
+                self._features = SharedFeatures(build_inception(self.inception_weights), 2048)
+        if paired and self.lpips and self._lpips_model is None:
+            self._lpips_model = build_lpips_net(self.lpips_net, self.lpips_backbone_weights)
+
+    @override
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage == "predict" or not self.enabled:
+            return
+        if not callable(getattr(pl_module, "evaluation_pairs", None)):
+            raise TypeError(
+                f"TranslationMetrics needs {type(pl_module).__name__}.evaluation_pairs(batch) -> "
+                "{tag: (fake, real_target)} (see docs/architecture.md)"
+            )
+        if stage == "fit" and not self._evaluates_during_fit(trainer):
+            return  # e.g. a 1-epoch smoke run with every_n_epochs 5: no pretrained weights needed
+        self.build(paired=_is_paired(pl_module))
+
+    def _evaluates_during_fit(self, trainer: Trainer) -> bool:
+        """Whether this fit reaches an evaluation epoch (weights are resolved up front only then)."""
+        if trainer.limit_val_batches == 0:
+            return False
+        max_epochs = trainer.max_epochs
+        return max_epochs is None or max_epochs < 0 or max_epochs >= self.every_n_epochs
+
+    def _direction_metrics(self, paired: bool) -> nn.ModuleDict:
+        metrics: dict[str, nn.Module] = {"count": ImageCount()}
+        if self.fid:
+            metrics["fid"] = FrechetInceptionDistance(feature=self._features, reset_real_features=True)
+        if self.kid:
+            with warnings.catch_warnings():  # "will save all extracted features": known, N x D floats
+                warnings.simplefilter("ignore", UserWarning)
+                metrics["kid"] = KernelInceptionDistance(
+                    feature=self._features, subsets=KID_SUBSETS, subset_size=self.kid_subset_size
+                )
+        if paired and self.lpips:
+            assert self._lpips_model is not None, "build() was not called"
+            metrics["lpips"] = LPIPSMean(self._lpips_model)
+        if paired and self.psnr:
+            metrics["psnr"] = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
+        if paired and self.ssim:
+            metrics["ssim"] = StructuralSimilarityIndexMeasure(data_range=1.0)
+        return nn.ModuleDict(metrics)
+
+    # ----------------------------------------------------------------------------------------------- updates
+    def _should_run(self, trainer: Trainer) -> bool:
+        if trainer.sanity_checking or not self.enabled:
+            return False
+        if trainer.state.fn == TrainerFn.FITTING:
+            return (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        return True
+
+    @override
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._active = self._should_run(trainer)
+        self._reset()
+        if self._active:
+            self.build(paired=_is_paired(pl_module))
+            self._warn_about_sampler(trainer, trainer.val_dataloaders)
+
+    @override
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._active = self.enabled
+        self._reset()
+        self._warn_about_sampler(trainer, trainer.test_dataloaders)
+
+    def _warn_about_sampler(self, trainer: Trainer, loaders: Any) -> None:
+        if trainer.world_size < 2 or self._sampler_checked:
+            return
+        self._sampler_checked = True
+        for loader in loaders if isinstance(loaders, (list, tuple)) else [loaders]:
+            problem = sampler_problem(loader)
+            if problem:
+                rank_zero_warn(f"TranslationMetrics: {problem}")
+
+    @override
+    def on_validation_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if self._active:
+            with trainer.precision_plugin.val_step_context():  # the generator runs as in validation_step
+                pairs = pl_module.evaluation_pairs(batch)
+            self.update(pairs, paired=_is_paired(pl_module), device=pl_module.device)
+
+    @override
+    def on_test_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if self._active:
+            with trainer.precision_plugin.test_step_context():
+                pairs = pl_module.evaluation_pairs(batch)
+            self.update(pairs, paired=_is_paired(pl_module), device=pl_module.device)
+
+    def update(
+        self, pairs: Mapping[str, tuple[Tensor, Tensor | None]], paired: bool, device: torch.device | str = "cpu"
+    ) -> None:
+        """Add one batch of ``{tag: (fake, real_target)}`` (images in [-1, 1], any float dtype)."""
+        self.build(paired)
+        device = torch.device(device)
+        with (
+            torch.autocast(device_type=device.type, enabled=False),
+            torch.inference_mode(False),  # states stay normal tensors, whatever the eval loop's mode
+            torch.no_grad(),
+        ):
+            for tag, (fake, real) in pairs.items():
+                if real is None:
+                    raise ValueError(f"evaluation_pairs gave no real target images for direction {tag!r}")
+                fake, real = fake.detach().to(device), real.detach().to(device)
+                if tag not in self._metrics:
+                    if self._features is not None and self._features.num_features is None:
+                        self._features.to(device)
+                        self._features(self._feature_input(fake))  # infers the feature size (FID needs it)
+                    self._metrics[tag] = self._direction_metrics(paired)
+                metrics = self._metrics[tag]
+                if metrics["count"].device != device:
+                    metrics.to(device)
+                self._update_direction(tag, metrics, fake, real, paired)
+
+    def _feature_input(self, images: Tensor) -> Tensor:
+        if self.feature_extractor is not None:
+            return to_unit(images)
+        return to_uint8(to_rgb(images))
+
+    def _update_direction(self, tag: str, metrics: nn.ModuleDict, fake: Tensor, real: Tensor, paired: bool) -> None:
+        metrics["count"].update(fake.shape[0], real.shape[0])
+        if self.fid or self.kid:
+            assert self._features is not None
+            fake_in, real_in = self._feature_input(fake), self._feature_input(real)
+            for images, is_real in ((fake_in, False), (real_in, True)):
+                for name in ("fid", "kid"):
+                    if name in metrics:
+                        metrics[name].update(images, real=is_real)  # the second call reuses the features
+            self._features.clear()
+        if not paired:
+            return
+        if fake.shape != real.shape:
+            raise ValueError(
+                f"paired metrics need aligned images of one shape, direction {tag!r} gave {tuple(fake.shape)} "
+                f"and {tuple(real.shape)}"
+            )
+        if "lpips" in metrics:
+            metrics["lpips"].update(to_lpips_input(to_rgb(fake)), to_lpips_input(to_rgb(real)))
+        fake_unit, real_unit = to_unit(fake), to_unit(real)
+        for name in ("psnr", "ssim"):
+            if name in metrics:
+                metrics[name].update(fake_unit, real_unit)
+
+    # ---------------------------------------------------------------------------------------------- computing
+    @override
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._active:
+            self._active = False
+            self._log(trainer, pl_module, "val")
+
+    @override
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._active:
+            self._active = False
+            self._log(trainer, pl_module, "test")
+
+    def _log(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        tags = sorted(self._metrics)
+        if trainer.world_size > 1:
+            # compute() is collective: every rank must compute the same metrics in the same order.
+            same = tags == trainer.strategy.broadcast(tags, src=0)
+            if not trainer.strategy.reduce_boolean_decision(same, all=True):
+                raise RuntimeError(
+                    "TranslationMetrics: ranks saw different evaluation_pairs direction tags (a rank got no "
+                    f"{stage} batch? the split needs at least one image per rank); this rank had {tags}"
+                )
+        results = self.compute(device=pl_module.device)
+        for key, value in results.items():
+            pl_module.log(f"{stage}/{key}", value, sync_dist=False)
+        self.results = {f"{stage}/{key}": value for key, value in results.items()}
+        self.last_stage = stage
+        if results:
+            counts = ", ".join(f"{tag or 'images'}: {n}" for tag, n in self.num_images.items())
+            values = "  ".join(f"{key} {value:.4f}" for key, value in results.items())
+            rank_zero_info(f"{stage} metrics ({counts}): {values}")
+
+    def compute(self, device: torch.device | str = "cpu") -> dict[str, float]:
+        """Compute every metric of every direction (collective under DDP: call on all ranks), then reset.
+
+        Returns:
+            ``{"fid": ..., "kid": ..., ...}`` for tag ``""``, ``{"fid_ab": ..., "fid_ba": ...}`` for other tags.
+            Also sets :attr:`num_images` (``{tag: number of generated images}``).
+        """
+        results: dict[str, float] = {}
+        self.num_images = {}
+        device = torch.device(device)
+        with torch.autocast(device_type=device.type, enabled=False), torch.inference_mode(False), torch.no_grad():
+            for tag in sorted(self._metrics):
+                metrics = self._metrics[tag]
+                n_fake, n_real = (int(v) for v in metrics["count"].compute().tolist())
+                self.num_images[tag] = n_fake
+                suffix = f"_{tag}" if tag else ""
+                if ("fid" in metrics or "kid" in metrics) and min(n_fake, n_real) < 2:
+                    raise ValueError(
+                        f"FID/KID need at least 2 generated and 2 real images, direction {tag!r} has {n_fake} "
+                        f"generated and {n_real} real"
+                    )
+                if "fid" in metrics:
+                    results[f"fid{suffix}"] = float(metrics["fid"].compute())
+                if "kid" in metrics:
+                    results[f"kid{suffix}"] = self._compute_kid(metrics["kid"], n_fake, n_real)
+                for name in ("lpips", "psnr", "ssim"):
+                    if name in metrics:
+                        results[f"{name}{suffix}"] = float(metrics[name].compute())
+        self._reset()
+        return results
+
+    def _compute_kid(self, kid: KernelInceptionDistance, n_fake: int, n_real: int) -> float:
+        kid.subset_size = min(self.kid_subset_size, n_fake, n_real)
+        # Subsets of all images are the exact unbiased MMD^2 estimate: one is enough and it is deterministic.
+        kid.subsets = 1 if kid.subset_size == n_fake == n_real else KID_SUBSETS
+        with torch.random.fork_rng(devices=[]):  # same subsets on every rank, training RNG untouched
+            torch.random.default_generator.manual_seed(KID_SEED)
+            mean, _ = kid.compute()
+        return float(mean)
+
+    def _reset(self) -> None:
+        with torch.inference_mode(False):
+            for metrics in self._metrics.values():
+                for metric in metrics.values():
+                    metric.reset()
+        if self._features is not None:
+            self._features.clear()
+
+
+def sampler_problem(loader: Any) -> str | None:
+    """Say why a distributed evaluation loader would not count every image exactly once (None if it does).
+
+    A padding ``DistributedSampler`` (Lightning's default injection) repeats the first images to give every rank
+    the same length, and ``drop_last`` drops the tail; ``ShardedSampler(pad=False)`` serves each image once.
+    """
+    sampler = getattr(loader, "sampler", None)
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    if not isinstance(sampler, DistributedSampler) and isinstance(getattr(batch_sampler, "sampler", None), Sized):
+        sampler = batch_sampler.sampler
+    if not isinstance(sampler, DistributedSampler):
+        return None
+    try:
+        size = len(sampler.dataset)
+    except TypeError:
+        return None
+    if sampler.drop_last and size % sampler.num_replicas:
+        return f"the evaluation sampler drops {size % sampler.num_replicas} of {size} images (drop_last=True)"
+    if not sampler.drop_last and getattr(sampler, "pad", True) and sampler.total_size != size:
+        return (
+            f"the evaluation sampler pads {size} images to {sampler.total_size}: {sampler.total_size - size} images "
+            "are counted twice in FID/KID/LPIPS/PSNR/SSIM; use lit_translate.data.sampling.ShardedSampler(pad=False)"
+            " for validation/test loaders (or a split size divisible by the number of processes)"
+        )
+    return None
+
+
+def _is_paired(pl_module: LightningModule) -> bool:
+    return bool(getattr(pl_module, "paired", False))
+
+
+def _num_features(net: nn.Module) -> int | None:
+    value = getattr(net, "num_features", None)
+    return int(value) if isinstance(value, (int, Tensor)) else None
+
+
+__all__ = [
+    "ImageCount",
+    "LPIPSMean",
+    "METRIC_NAMES",
+    "SharedFeatures",
+    "TranslationMetrics",
+    "build_inception",
+    "build_lpips_net",
+    "sampler_problem",
+    "to_lpips_input",
+    "to_rgb",
+    "to_uint8",
+    "to_unit",
+]

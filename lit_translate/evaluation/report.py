@@ -1,0 +1,204 @@
+"""Evaluation reports: ``metrics.json`` and ``report.md`` next to the run, written after ``lit-translate test``."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_info
+from typing_extensions import override
+
+from lit_translate.evaluation.metrics import TranslationMetrics
+
+_DESCRIPTIONS = {
+    "fid": "Fréchet Inception Distance (lower is better; biased upwards for small N)",
+    "kid": "Kernel Inception Distance, unbiased MMD² (lower is better)",
+    "lpips": "LPIPS to the aligned target (lower is better)",
+    "psnr": "PSNR in dB, RGB [0, 1], mean over images (higher is better)",
+    "ssim": "SSIM, RGB [0, 1], mean over images (higher is better)",
+}
+
+
+def _describe(key: str) -> str:
+    name = key.split("/", 1)[-1]
+    base, _, tag = name.partition("_")
+    text = _DESCRIPTIONS.get(base, "")
+    return f"{text}; direction {tag}" if tag and text else text
+
+
+def _json_number(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)  # JSON has no inf/nan
+
+
+def write_report(
+    out_dir: str | Path,
+    metrics: dict[str, float],
+    num_images: dict[str, int] | int,
+    inference_mode: str,
+    checkpoint: str | None,
+    config: dict | str | None,
+    split: str,
+    step: int | None = None,
+) -> tuple[Path, Path]:
+    """Write ``metrics.json`` and ``report.md`` into ``out_dir`` (created).
+
+    Args:
+        out_dir: destination folder.
+        metrics: ``{name: value}``, e.g. ``{"test/fid": 120.3, "test/kid": 0.012}``.
+        num_images: number of evaluated images, per direction tag (``{"": 106}``, ``{"ab": 120, "ba": 140}``) or
+            one int.
+        inference_mode: the generator's inference mode (``"eval"`` or ``"train"``).
+        checkpoint: the evaluated checkpoint (None: the weights in memory).
+        config: the run config as a dict or YAML text (None: unknown).
+        split: the evaluated split (``"test"``, ``"val"``).
+        step: the checkpoint's training step (iterations), when known.
+
+    Returns:
+        ``(metrics.json path, report.md path)``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if isinstance(config, str):
+        try:
+            parsed = yaml.safe_load(config)
+        except yaml.YAMLError:
+            parsed = None
+        config_data: Any = parsed if isinstance(parsed, dict) else config
+        config_text = config
+    else:
+        config_data = config
+        config_text = yaml.safe_dump(config, sort_keys=False) if config is not None else None
+    record = {
+        "split": split,
+        "metrics": {key: _json_number(float(value)) for key, value in metrics.items()},
+        "num_images": num_images,
+        "inference_mode": inference_mode,
+        "checkpoint": checkpoint,
+        "step": step,
+        "created": created,
+        "config": config_data,
+    }
+    json_path = out / "metrics.json"
+    json_path.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+
+    if isinstance(num_images, dict):
+        counts = ", ".join(f"{tag}: {n}" if tag else str(n) for tag, n in num_images.items()) or "0"
+    else:
+        counts = str(num_images)
+    lines = [
+        f"# Evaluation report: {split} split",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| split | {split} |",
+        f"| images | {counts} |",
+        f"| inference mode | {inference_mode} |",
+        f"| checkpoint | {checkpoint or '(weights in memory)'} |",
+        f"| step | {step if step is not None else 'unknown'} |",
+        f"| created (UTC) | {created} |",
+        "",
+        "## Metrics",
+        "",
+        "| metric | value | meaning |",
+        "|---|---:|---|",
+    ]
+    lines += [f"| {key} | {float(value):.6g} | {_describe(key)} |" for key, value in sorted(metrics.items())]
+    if not metrics:
+        lines.append("| (none logged) | | |")
+    lines += [
+        "",
+        "Protocol: docs/evaluation.md (all images of the split at the recipe's crop size; FID/KID against the real "
+        "target-domain images of the same split; PSNR/SSIM on RGB in [0, 1] without border crop).",
+        "",
+        "## Config",
+        "",
+    ]
+    lines += ["```yaml", config_text.rstrip(), "```"] if config_text else ["(no config recorded)"]
+    md_path = out / "report.md"
+    md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return json_path, md_path
+
+
+class EvaluationReport(Callback):
+    """After ``trainer.test`` (and a standalone ``trainer.validate``), write ``metrics.json`` and ``report.md``.
+
+    The files go to ``<default_root_dir>/eval/<split>-step<checkpoint step>-<UTC time>/`` and hold every logged
+    ``test/...`` (``val/...``) metric, the number of images (from :class:`TranslationMetrics` when present, else
+    the dataset length), the model's ``inference_mode``, ``trainer.ckpt_path`` and the run's ``config.yaml``.
+    Written by global rank 0 only; the paths are printed and kept in :attr:`last_paths`.
+
+    Args:
+        enabled: write reports. Default: True.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.last_paths: tuple[Path, Path] | None = None
+        self._checkpoint_step: int | None = None
+
+    @override
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._checkpoint_step = None
+
+    @override
+    def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        # test/validate restore weights but not the loops: trainer.global_step would read 0
+        step = checkpoint.get("global_step")
+        self._checkpoint_step = int(step) if step is not None else None
+
+    @override
+    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._write(trainer, pl_module, "test")
+
+    @override
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn == TrainerFn.VALIDATING and not trainer.sanity_checking:
+            self._write(trainer, pl_module, "val")
+
+    def _write(self, trainer: Trainer, pl_module: LightningModule, split: str) -> None:
+        if not self.enabled or not trainer.is_global_zero:
+            return
+        prefix = f"{split}/"
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix)}
+        root = Path(trainer.default_root_dir)
+        config_file = root / "config.yaml"
+        config = config_file.read_text(encoding="utf-8") if config_file.is_file() else None
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        step = self._checkpoint_step if self._checkpoint_step is not None else trainer.global_step
+        out_dir = root / "eval" / f"{split}-step{step:07d}-{stamp}"
+        self.last_paths = write_report(
+            out_dir,
+            metrics=metrics,
+            num_images=_num_images(trainer, split),
+            inference_mode=str(getattr(pl_module, "inference_mode", "unknown")),
+            checkpoint=str(trainer.ckpt_path) if trainer.ckpt_path else None,
+            config=config,
+            split=split,
+            step=step,
+        )
+        rank_zero_info(f"Evaluation report: {self.last_paths[1]}\n  metrics:  {self.last_paths[0]}")
+
+
+def _num_images(trainer: Trainer, split: str) -> dict[str, int] | int:
+    for callback in trainer.callbacks:
+        if isinstance(callback, TranslationMetrics) and callback.last_stage == split and callback.num_images:
+            return dict(callback.num_images)
+    loaders = trainer.test_dataloaders if split == "test" else trainer.val_dataloaders
+    loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders]
+    total = 0
+    for loader in loaders:
+        try:
+            total += len(loader.dataset)
+        except (AttributeError, TypeError):
+            continue
+    return total
+
+
+__all__ = ["EvaluationReport", "write_report"]
