@@ -103,6 +103,9 @@ class TranslateCLI(LightningCLI):
             lines.append(f"  last checkpoint:  {checkpoint.last_model_path}")
         if grids and grids[0].last_path is not None:
             lines.append(f"  sample grid:      {grids[0].last_path}")
+        val = {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith("val/")}
+        if val:
+            lines.append("  validation:       " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(val.items())))
         lines.append("  resume with:      the same command plus --ckpt_path last")
         rank_zero_info("\n".join(lines))
 

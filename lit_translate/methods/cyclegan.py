@@ -130,6 +130,11 @@ class CycleGAN(TranslationModule):
             ``gan_ab``, ``gan_ba``, ``cycle_a``, ``cycle_b`` and, unless ``lambda_identity`` is 0, ``idt_a``,
             ``idt_b``.
         """
+        if self.lambda_identity and real_a.shape[1] != real_b.shape[1]:
+            raise ValueError(
+                f"the identity loss feeds B images to gen_ab and A images to gen_ba, so domains A and B need the "
+                f"same channels (got {real_a.shape[1]} and {real_b.shape[1]}); set lambda_identity: 0"
+            )
         losses = {
             # eq. 1: G tries to make D_Y score G(a) as real, F tries to make D_X score F(b) as real.
             "gan_ab": self.gan_loss(self.disc_b(images["fake_b"]), target_is_real=True, for_discriminator=False),
@@ -139,20 +144,13 @@ class CycleGAN(TranslationModule):
             "cycle_b": self.lambda_b * F.l1_loss(images["rec_b"], real_b),
         }
         if self.lambda_identity:
-            if real_a.shape[1] != real_b.shape[1]:
-                raise ValueError(
-                    f"the identity loss feeds B images to gen_ab and A images to gen_ba, so domains A and B need "
-                    f"the same channels (got {real_a.shape[1]} and {real_b.shape[1]}); set lambda_identity: 0"
-                )
             # Sec. 5.2: a generator fed an image of its own target domain should return it unchanged.
             # Weighted lambda_identity * lambda (0.5 * 10 = 5) as in the reference, not lambda_identity alone.
             losses["idt_a"] = self.lambda_identity * self.lambda_a * F.l1_loss(self.gen_ba(real_a), real_a)
             losses["idt_b"] = self.lambda_identity * self.lambda_b * F.l1_loss(self.gen_ab(real_b), real_b)
         return losses
 
-    def discriminator_losses(
-        self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor
-    ) -> dict[str, Tensor]:
+    def discriminator_losses(self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor) -> dict[str, Tensor]:
         """D terms of eq. 1, each halved so that every D's loss is ``0.5 * (real + fake)`` as in the reference.
 
         Args:

@@ -110,7 +110,11 @@ class Pix2Pix(TranslationModule):
 
     @override
     def validation_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        return {"l1": F.l1_loss(self.translate(batch["A"]).float(), batch["B"].float())}
+        real_a, real_b = batch["A"].float(), batch["B"].float()
+        losses = {"l1": F.l1_loss(self.translate(batch["A"]).float(), real_b)}
+        if real_a.shape == real_b.shape:  # the do-nothing baseline: how far the input itself is from the target
+            losses["l1_input"] = F.l1_loss(real_a, real_b)
+        return losses
 
     @override
     def configure_optimizers(self) -> Any:
