@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations checks PyPI on import
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see lit_translate/__init__.py
 import sys
 from pathlib import Path
 

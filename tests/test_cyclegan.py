@@ -231,6 +231,20 @@ def test_image_pools_are_checkpointed_and_restored(tmp_path):
     assert check.checked and len(resumed.model.pool_a.images) == 10  # + 2 steps of batch 2
 
 
+def test_on_load_checkpoint_checks_the_pool_size_and_tolerates_old_checkpoints():
+    source = tiny_model(pool_size=4)
+    source.pool_a.query(torch.rand(3, 3, 8, 8))
+    checkpoint: dict = {}
+    source.on_save_checkpoint(checkpoint)
+    target = tiny_model(pool_size=4)
+    target.on_load_checkpoint(checkpoint)
+    assert torch.equal(torch.cat(target.pool_a.images), torch.cat(source.pool_a.images))
+    assert target.pool_b.images == []
+    with pytest.raises(ValueError, match="pool_size"):
+        tiny_model(pool_size=5).on_load_checkpoint(checkpoint)
+    tiny_model().on_load_checkpoint({})  # a checkpoint without pools leaves them empty
+
+
 @pytest.mark.parametrize("seed", [0, 4])
 def test_demo_task_learns_cycle_reconstruction(tmp_path, seed):
     steps = 20

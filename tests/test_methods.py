@@ -87,3 +87,13 @@ def test_sample_grid_and_run_files(trained):
     assert (run / "config.yaml").is_file()
     assert (run / "samples" / "latest.png").is_file()
     assert (run / "metrics.csv").is_file()
+
+
+@pytest.mark.parametrize("demo", DEMOS, ids=config_id)
+def test_bf16_mixed_precision_trains(demo, tmp_path):
+    cli = run_cli(["-c", str(demo), *tiny_args(tmp_path / "run", steps=2), "--trainer.precision", "bf16-mixed"])
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    assert cli.trainer.global_step == 2
+    losses = {k: v for k, v in cli.trainer.logged_metrics.items() if k.startswith("train/")}
+    assert losses and all(torch.isfinite(v).all() for v in losses.values()), losses
+    assert all(p.dtype == torch.float32 for p in cli.model.parameters()), "mixed precision keeps fp32 weights"

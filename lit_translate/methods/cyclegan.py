@@ -80,7 +80,8 @@ class CycleGAN(TranslationModule):
         self.optimizer_g, self.optimizer_d, self.lr_scheduler = optimizer_g, optimizer_d, lr_scheduler
         self.gan_loss = GANLoss(gan_mode)
         self.lambda_a, self.lambda_b, self.lambda_identity = lambda_a, lambda_b, lambda_identity
-        # Plain attributes, not buffers (their size varies): saved by on_save_checkpoint as tensors.
+        # History of generated A images (for disc_a) and B images (for disc_b). Plain attributes, not buffers
+        # (their size varies): on_save_checkpoint stores them as tensors.
         self.pool_a, self.pool_b = ImagePool(pool_size), ImagePool(pool_size)
 
     @override
