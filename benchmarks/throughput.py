@@ -91,7 +91,6 @@ def main() -> None:
             "--trainer.enable_progress_bar", "false",
             "--trainer.precision", args.precision,
             "--trainer.default_root_dir", str(ROOT / "runs" / "benchmark"),
-            "--checkpoint.every_n_epochs", "0",
         ],
         run=False,
     )

@@ -91,6 +91,8 @@ class TranslateCLI(LightningCLI):
             ]
         if config.get("logger") is not False:
             callbacks = [*callbacks, LearningRateMonitor(logging_interval="epoch")]
+        if config.get("enable_checkpointing") is False:  # honour it: drop the forced checkpoint callback
+            callbacks = [cb for cb in callbacks if not isinstance(cb, RunCheckpoint)]
         return super()._instantiate_trainer(config, callbacks)
 
     def after_fit(self) -> None:
