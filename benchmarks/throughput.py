@@ -112,7 +112,7 @@ def main() -> None:
     print(f"command: {command}")
     if not args.no_write:
         with open(ROOT / "docs" / "benchmarks.md", "a") as f:
-            f.write(line[:-1] + f" `{command}` |\n")
+            f.write(line + f" `{command}` |\n")
 
 
 if __name__ == "__main__":
