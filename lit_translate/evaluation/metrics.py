@@ -404,6 +404,13 @@ class TranslationMetrics(Callback):
             if problem:
                 rank_zero_warn(f"TranslationMetrics: {problem}")
 
+    def _evaluate_batch(self, pl_module: LightningModule, batch: Any, step_context: Any) -> None:
+        """Translate ``batch`` as the validation/test step does (same precision context) and update metrics."""
+        if self._active:
+            with step_context():
+                pairs = pl_module.evaluation_pairs(batch)
+            self.update(pairs, paired=_is_paired(pl_module), device=pl_module.device)
+
     @override
     def on_validation_batch_end(
         self,
@@ -414,10 +421,7 @@ class TranslationMetrics(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if self._active:
-            with trainer.precision_plugin.val_step_context():  # the generator runs as in validation_step
-                pairs = pl_module.evaluation_pairs(batch)
-            self.update(pairs, paired=_is_paired(pl_module), device=pl_module.device)
+        self._evaluate_batch(pl_module, batch, trainer.precision_plugin.val_step_context)
 
     @override
     def on_test_batch_end(
@@ -429,10 +433,7 @@ class TranslationMetrics(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if self._active:
-            with trainer.precision_plugin.test_step_context():
-                pairs = pl_module.evaluation_pairs(batch)
-            self.update(pairs, paired=_is_paired(pl_module), device=pl_module.device)
+        self._evaluate_batch(pl_module, batch, trainer.precision_plugin.test_step_context)
 
     def update(
         self, pairs: Mapping[str, tuple[Tensor, Tensor | None]], paired: bool, device: torch.device | str = "cpu"
