@@ -16,12 +16,15 @@ from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
 from lit_translate.callbacks import RankSyncCheck, RunCheckpoint, SampleGrid, TranslationWriter
+from lit_translate.callbacks.checkpoint import AtomicCheckpointIO
 from lit_translate.evaluation import EvaluationReport, TranslationMetrics
+from lit_translate.loggers import RunCSVLogger
 from lit_translate.methods.base import TranslationModule
 
 DEFAULT_ROOT = "runs/default"
@@ -87,12 +90,17 @@ class TranslateCLI(LightningCLI):
             # One directory per run (no version_N folders), so that --ckpt_path last finds the run again.
             config["logger"] = [
                 TensorBoardLogger(save_dir=root, name="", version=""),
-                CSVLogger(save_dir=root, name="", version=""),
+                RunCSVLogger(save_dir=root, resume_truncates=self.subcommand == "fit"),
             ]
         if config.get("logger") is not False:
             callbacks = [*callbacks, LearningRateMonitor(logging_interval="epoch")]
         if config.get("enable_checkpointing") is False:  # honour it: drop the forced checkpoint callback
             callbacks = [cb for cb in callbacks if not isinstance(cb, RunCheckpoint)]
+        plugins = config.get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, list | tuple) else [plugins]
+        if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
+            plugins.append(AtomicCheckpointIO())  # a killed write never destroys the previous checkpoint
+        config["plugins"] = plugins
         return super()._instantiate_trainer(config, callbacks)
 
     def after_fit(self) -> None:

@@ -193,14 +193,17 @@ def test_evaluation_hooks():
     assert not model.paired and model.directions == ("AtoB", "BtoA")
 
 
-class CheckPoolsAtTrainStart(Callback):
+class CheckPoolsAtFirstBatch(Callback):
+    """Record the pools when the first resumed batch starts (after the module restored its rank state)."""
+
     def __init__(self, expected):
         self.expected, self.checked = expected, False
 
-    def on_train_start(self, trainer, pl_module):
-        for key, pool in (("a", pl_module.pool_a), ("b", pl_module.pool_b)):
-            assert torch.equal(torch.cat(pool.images), self.expected[key]["images"])
-        self.checked = True
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if not self.checked:
+            for key, pool in (("pool_a", pl_module.pool_a), ("pool_b", pl_module.pool_b)):
+                assert torch.equal(torch.cat(pool.images), self.expected[key]["images"])
+            self.checked = True
 
 
 def test_image_pools_are_checkpointed_and_restored(tmp_path):
@@ -210,39 +213,33 @@ def test_image_pools_are_checkpointed_and_restored(tmp_path):
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     path = run / "checkpoints" / "last.ckpt"
     ckpt = torch.load(path, weights_only=True, map_location="cpu")
-    pools = ckpt["image_pools"]
-    for key, pool in (("a", cli.model.pool_a), ("b", cli.model.pool_b)):
-        assert pools[key]["pool_size"] == 50
-        assert isinstance(pools[key]["images"], torch.Tensor)
-        assert pools[key]["images"].shape == (6, 3, 64, 64)  # 3 steps of batch 2
-        assert torch.equal(pools[key]["images"], torch.cat(pool.images))
-    assert not torch.equal(pools["a"]["images"], pools["b"]["images"])
+    (state,) = ckpt["rank_states"]  # one entry per rank
+    for key, pool in (("pool_a", cli.model.pool_a), ("pool_b", cli.model.pool_b)):
+        assert state[key]["pool_size"] == 50
+        assert isinstance(state[key]["images"], torch.Tensor)
+        assert state[key]["images"].shape == (6, 3, 64, 64)  # 3 steps of batch 2
+        assert torch.equal(state[key]["images"], torch.cat(pool.images))
+    assert not torch.equal(state["pool_a"]["images"], state["pool_b"]["images"])
 
-    loaded = CycleGAN.load_from_checkpoint(path, map_location="cpu")
-    for fresh, trained in ((loaded.pool_a, cli.model.pool_a), (loaded.pool_b, cli.model.pool_b)):
-        assert len(fresh.images) == len(trained.images)
-        assert all(torch.equal(x, y) for x, y in zip(fresh.images, trained.images))
-
-    # Resuming a fit restores them too (through the Trainer's weights_only load).
+    # Resuming a fit restores them (through the Trainer's weights_only load) before the first batch.
     resumed = run_cli([*args, "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2"])
-    check = CheckPoolsAtTrainStart(pools)
+    check = CheckPoolsAtFirstBatch(state)
     resumed.trainer.callbacks.append(check)
     resumed.trainer.fit(resumed.model, datamodule=resumed.datamodule, ckpt_path=str(path))
     assert check.checked and len(resumed.model.pool_a.images) == 10  # + 2 steps of batch 2
 
 
-def test_on_load_checkpoint_checks_the_pool_size_and_tolerates_old_checkpoints():
+def test_rank_state_round_trips_the_pools_and_checks_the_pool_size():
     source = tiny_model(pool_size=4)
     source.pool_a.query(torch.rand(3, 3, 8, 8))
-    checkpoint: dict = {}
-    source.on_save_checkpoint(checkpoint)
+    state = source.rank_state()
     target = tiny_model(pool_size=4)
-    target.on_load_checkpoint(checkpoint)
+    target.load_rank_state(state)
     assert torch.equal(torch.cat(target.pool_a.images), torch.cat(source.pool_a.images))
     assert target.pool_b.images == []
     with pytest.raises(ValueError, match="pool_size"):
-        tiny_model(pool_size=5).on_load_checkpoint(checkpoint)
-    tiny_model().on_load_checkpoint({})  # a checkpoint without pools leaves them empty
+        tiny_model(pool_size=5).load_rank_state(state)
+    tiny_model().on_load_checkpoint({})  # a checkpoint without rank states leaves the pools empty
 
 
 @pytest.mark.parametrize("seed", [0, 4])

@@ -2,19 +2,63 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
-from PIL import Image
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from lit_translate.data.transforms import to_uint8
 
 IMG_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 """File extensions accepted as images (compared case-insensitively)."""
 
+SKIP_HINT = ", or pass --data.init_args.skip_unreadable true to skip unreadable files (counted in a warning)"
+"""Suffix of the read errors of training datasets: the option that skips unreadable files instead."""
+
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _READ_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+_VERIFY_THREADS = 8
+_MAX_EXAMPLES = 5
+_Item = TypeVar("_Item")
+log = logging.getLogger(__name__)
+
+
+class _StrictTruncation:
+    """Context manager that keeps ``ImageFile.LOAD_TRUNCATED_IMAGES`` off while images are decoded.
+
+    The flag is process-global and any imported code may turn it on, which makes Pillow pad a truncated file
+    with gray instead of failing. Loads can run in several threads (``find_unreadable``), so the first active
+    load forces the flag off and the last one restores the previous value.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._saved = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._active == 0:
+                self._saved = ImageFile.LOAD_TRUNCATED_IMAGES
+                ImageFile.LOAD_TRUNCATED_IMAGES = False
+            self._active += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._active == 0:
+                ImageFile.LOAD_TRUNCATED_IMAGES = self._saved
+
+
+_strict_truncation = _StrictTruncation()
 
 
 def is_image_file(path: str | Path) -> bool:
@@ -29,19 +73,32 @@ def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMG_EXTENSIONS
 
 
-def find_images(folder: str | Path, option: str = "--data.root", expected: str = "the dataset") -> list[Path]:
+def find_images(
+    folder: str | Path,
+    option: str = "--data.root",
+    expected: str = "the dataset",
+    keep_broken_links: bool = False,
+    hint: str = "",
+) -> list[Path]:
     """List the image files directly inside a folder (not recursive), sorted by name.
+
+    Files without an image extension (``README.txt``, ``.DS_Store``) and sub-folders are ignored. A symbolic
+    link with an image extension whose target is missing is an error (or listed, see ``keep_broken_links``).
 
     Args:
         folder: The folder to list.
         option: The command-line option to name in the error for a missing folder. Default ``"--data.root"``.
         expected: What that option should point at, for the same error. Default ``"the dataset"``.
+        keep_broken_links: List broken symbolic links instead of raising (for callers that check every file
+            with ``find_unreadable``). Default False.
+        hint: Appended to the broken-link error, e.g. ``SKIP_HINT``. Default ``""``.
 
     Returns:
         The image paths (extensions in ``IMG_EXTENSIONS``), sorted.
 
     Raises:
-        FileNotFoundError: The folder does not exist or is not a directory.
+        FileNotFoundError: The folder does not exist or is not a directory; or (unless ``keep_broken_links``)
+            an image name is a symbolic link to a missing file: the message names the link and its target.
         ValueError: The folder holds no image files.
     """
     folder = Path(folder)
@@ -50,7 +107,22 @@ def find_images(folder: str | Path, option: str = "--data.root", expected: str =
             f"image folder {folder} does not exist (or is not a directory); pass {option} DIR pointing at "
             f"{expected}"
         )
-    paths = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+    paths: list[Path] = []
+    broken: list[Path] = []
+    for path in folder.iterdir():
+        if not is_image_file(path):
+            continue
+        if path.is_file():
+            paths.append(path)
+        elif _is_broken_link(path):  # only asked for non-files: no extra system call in the common case
+            broken.append(path)
+    broken.sort()
+    if broken and not keep_broken_links:
+        raise FileNotFoundError(
+            f"image {broken[0]} is a symbolic link to {os.readlink(broken[0])}, which does not exist "
+            f"({len(broken)} broken link(s) in {folder}); fix or remove the link{hint}"
+        )
+    paths = sorted(paths + broken)
     if not paths:
         raise ValueError(
             f"image folder {folder} contains no images; accepted extensions (any case): "
@@ -59,34 +131,146 @@ def find_images(folder: str | Path, option: str = "--data.root", expected: str =
     return paths
 
 
-def load_image(path: str | Path, channels: int) -> np.ndarray:
+def _is_broken_link(path: Path) -> bool:
+    """Tell whether ``path`` is a symbolic link whose target does not exist (or is a loop)."""
+    return path.is_symlink() and not path.exists()
+
+
+def load_image(path: str | Path, channels: int, hint: str = "") -> np.ndarray:
     """Read an image file into a uint8 array with the requested number of channels.
 
-    Grayscale, palette, RGBA (alpha dropped, as in the reference ``convert("RGB")``), CMYK and 16-bit
-    grayscale (``"I;16"``/``"I"``, scaled to 8 bits by ``>> 8``) are all converted.
+    Grayscale, palette, RGBA (alpha dropped, as in the reference ``convert("RGB")``), CMYK, 16-bit
+    grayscale (``"I;16"``/``"I"``) and 16-bit RGB(A) are all converted; 16-bit values are scaled to 8 bits by
+    ``>> 8`` (Pillow keeps the high byte of 16-bit RGB(A) PNG/TIFF files). A truncated file is always an
+    error, even if other code turned on ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES``.
 
     Args:
         path: The image file.
         channels: 1 (grayscale) or 3 (RGB).
+        hint: Appended to the error message, e.g. ``SKIP_HINT``. Default ``""``.
 
     Returns:
         uint8 array of shape ``(H, W, channels)`` in [0, 255].
 
     Raises:
-        ValueError: ``channels`` is not 1 or 3, or the file cannot be decoded (missing, truncated, not an
-            image, or an unsupported pixel format); the message names the file.
+        ValueError: ``channels`` is not 1 or 3, or the file cannot be decoded (missing, a broken link, empty,
+            truncated, not an image, an unsupported pixel format, or over Pillow's decompression-bomb limit);
+            the message names the file and what to do.
     """
     check_channels(channels, "channels")
     try:
-        with Image.open(path) as img:
-            img.load()
-            array = _pil_to_array(img, channels)
+        return _decode(path, channels)
     except _READ_ERRORS as err:
+        if isinstance(err, Image.DecompressionBombError):
+            advice = (
+                "Downscale the file (training resizes it to --data.load_size anyway) or, if you trust it, raise "
+                "Pillow's limit in Python before training: PIL.Image.MAX_IMAGE_PIXELS = <pixels> (None disables it)"
+            )
+        else:
+            advice = "Remove or replace the file (it may be truncated, corrupt or not an image)"
+        raise ValueError(f"cannot read image {path}: {read_problem(path, err)}. {advice}{hint}") from err
+
+
+def _decode(path: str | Path, channels: int) -> np.ndarray:
+    """Open and fully decode ``path`` (truncation is an error) into a uint8 ``(H, W, channels)`` array."""
+    with _strict_truncation, Image.open(path) as img:
+        img.load()
+        return _pil_to_array(img, channels)
+
+
+def read_problem(path: str | Path, err: BaseException) -> str:
+    """Describe why ``path`` could not be read, in a few words (for messages that already name the file).
+
+    Args:
+        path: The file.
+        err: The error raised while opening or decoding it.
+
+    Returns:
+        E.g. ``"empty file (0 bytes)"``, ``"broken symbolic link to x.png"``, ``"not an image or an unsupported
+        format"``, or the decoder's own message (``"image file is truncated (153 bytes not processed)"``).
+    """
+    path = Path(path)
+    if _is_broken_link(path):
+        return f"broken symbolic link to {os.readlink(path)}"
+    if path.is_file() and path.stat().st_size == 0:
+        return "empty file (0 bytes)"
+    if isinstance(err, UnidentifiedImageError):
+        return "not an image or an unsupported format"
+    return str(err).rstrip(".")
+
+
+def find_unreadable(paths: Sequence[Path]) -> list[tuple[Path, str]]:
+    """Fully decode every file and list those that fail, with the reason (see ``read_problem``).
+
+    Decoding runs in a thread pool: Pillow releases the GIL while it decodes.
+
+    Args:
+        paths: The files to check.
+
+    Returns:
+        ``(path, reason)`` of each unreadable file, in the order of ``paths``.
+    """
+
+    def problem(path: Path) -> str | None:
+        try:
+            _decode(path, 1)
+        except _READ_ERRORS as err:
+            return read_problem(path, err)
+        return None
+
+    with ThreadPoolExecutor(max_workers=min(_VERIFY_THREADS, os.cpu_count() or 1)) as pool:
+        problems = list(pool.map(problem, paths))
+    return [(path, reason) for path, reason in zip(paths, problems) if reason is not None]
+
+
+def drop_unreadable(
+    items: list[_Item], files: Callable[[_Item], Iterable[Path]], folder: Path
+) -> tuple[list[_Item], list[tuple[Path, str]]]:
+    """Remove the items (images or pairs) of which any file cannot be decoded.
+
+    Args:
+        items: The dataset's items, e.g. paths or ``(path_a, path_b)`` pairs.
+        files: The files of one item.
+        folder: The folder the items come from, for the error message.
+
+    Returns:
+        The readable items (in order) and ``(path, reason)`` of each unreadable file.
+
+    Raises:
+        ValueError: No item is left; the message gives up to 5 files with their reasons.
+    """
+    unique = list(dict.fromkeys(path for item in items for path in files(item)))
+    skipped = find_unreadable(unique)
+    bad = {path for path, _ in skipped}
+    kept = [item for item in items if not any(path in bad for path in files(item))]
+    if not kept:
         raise ValueError(
-            f"cannot read image {path}: {err}. Remove or replace the file (it may be truncated, corrupt or "
-            f"not an image)"
-        ) from err
-    return array
+            f"every image in {folder} is unreadable ({len(skipped)} of {len(unique)} files; skip_unreadable cannot "
+            f"leave an empty dataset, remove or replace them): {_examples(skipped, folder)}"
+        )
+    return kept, skipped
+
+
+def warn_skipped(skipped: list[tuple[Path, str]], total: int, kept: str, folder: Path) -> None:
+    """Log one WARNING (on global rank 0) with the number of skipped files and up to 5 examples.
+
+    Args:
+        skipped: ``(path, reason)`` of each skipped file (nothing is logged when empty).
+        total: The number of files checked.
+        kept: What is left, e.g. ``"398 pairs"``.
+        folder: The folder the files come from; example names are given relative to it.
+    """
+    if skipped and getattr(rank_zero_only, "rank", 0) == 0:
+        log.warning(
+            f"skipped {len(skipped)} of {total} unreadable files in {folder} ({kept} left): "
+            f"{_examples(skipped, folder)}"
+        )
+
+
+def _examples(skipped: list[tuple[Path, str]], folder: Path) -> str:
+    """Format up to 5 ``name (reason)`` entries, names relative to ``folder``."""
+    names = [f"{os.path.relpath(path, folder)} ({reason})" for path, reason in skipped[:_MAX_EXAMPLES]]
+    return ", ".join(names) + (", ..." if len(skipped) > _MAX_EXAMPLES else "")
 
 
 def _pil_to_array(img: Image.Image, channels: int) -> np.ndarray:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
+from typing import Any
 
 import albumentations as A
 import numpy as np
@@ -14,7 +16,15 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
 from lit_translate.data.folder import ImageFolderDataset
-from lit_translate.data.io import check_channels, convert_channels, find_images, load_image
+from lit_translate.data.io import (
+    SKIP_HINT,
+    check_channels,
+    convert_channels,
+    drop_unreadable,
+    find_images,
+    load_image,
+    warn_skipped,
+)
 from lit_translate.data.sampling import ShardedSampler, SharedEpoch, build_loader, sample_seed
 from lit_translate.data.synthetic import SyntheticPairs
 from lit_translate.data.transforms import build_transform
@@ -169,11 +179,15 @@ class PairedImageDataset(_PairedBase):
         target_channels: Channels of ``"B"``, 1 or 3. Default 3.
         seed: Augmentation seed, >= 0. Default 0.
         epoch_counter: Shared epoch read in ``__getitem__``. Default None (epoch 0).
+        skip_unreadable: Decode every file now (in threads) and drop the pairs with an unreadable file (empty,
+            truncated, not an image, broken symbolic link, over Pillow's size limit), logging one WARNING with
+            the count and examples; ``skipped`` lists ``(path, reason)``. Default False: no check up front, and
+            an unreadable file raises an error naming it when its item is loaded.
 
     Raises:
-        FileNotFoundError: Root or split missing.
-        ValueError: Empty folder, unmatched file names, bad option values; aligned images whose width is not
-            twice their height (raised when the item is loaded).
+        FileNotFoundError: Root or split missing; a broken symbolic link (unless ``skip_unreadable``).
+        ValueError: Empty folder, unmatched file names, bad option values, every file unreadable; aligned images
+            whose width is not twice their height and unreadable files (raised when the item is loaded).
     """
 
     def __init__(
@@ -187,13 +201,25 @@ class PairedImageDataset(_PairedBase):
         target_channels: int = 3,
         seed: int = 0,
         epoch_counter: SharedEpoch | None = None,
+        skip_unreadable: bool = False,
     ) -> None:
         super().__init__(direction, transform, input_channels, target_channels, seed, epoch_counter)
         self.layout, folders = find_pair_layout(root, split, layout)
+        listing = {"keep_broken_links": skip_unreadable, "hint": SKIP_HINT}
         if self.layout == "aligned":
-            self.pairs = [(path, path) for path in find_images(folders[0])]
+            self.pairs = [(path, path) for path in find_images(folders[0], **listing)]
         else:
-            self.pairs = match_pairs(*folders)
+            self.pairs = match_pairs(*folders, **listing)
+        self.hint = "" if skip_unreadable else SKIP_HINT
+        self.skipped: list[tuple[Path, str]] = []
+        if skip_unreadable:
+            self._drop_unreadable(Path(os.path.commonpath(folders)))
+
+    def _drop_unreadable(self, folder: Path) -> None:
+        """Drop the pairs with an unreadable file and log one WARNING (see ``skip_unreadable``)."""
+        total = len({path for pair in self.pairs for path in pair})
+        self.pairs, self.skipped = drop_unreadable(self.pairs, lambda pair: pair, folder)
+        warn_skipped(self.skipped, total, f"{len(self.pairs)} pairs", folder)
 
     def __len__(self) -> int:
         """Return the number of pairs."""
@@ -205,8 +231,9 @@ class PairedImageDataset(_PairedBase):
         in_side, tgt_side = self.input_channels, self.target_channels
         channels_a, channels_b = (in_side, tgt_side) if self.direction == "AtoB" else (tgt_side, in_side)
         if self.layout == "folders":
-            return load_image(path_a, channels_a), load_image(path_b, channels_b), str(path_a), str(path_b)
-        a, b = split_aligned(load_image(path_a, max(channels_a, channels_b)), path_a)
+            a, b = load_image(path_a, channels_a, self.hint), load_image(path_b, channels_b, self.hint)
+            return a, b, str(path_a), str(path_b)
+        a, b = split_aligned(load_image(path_a, max(channels_a, channels_b), self.hint), path_a)
         return a, b, str(path_a), str(path_b)
 
 
@@ -233,21 +260,27 @@ def split_aligned(image: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.n
     return image[:, :height], image[:, height:]
 
 
-def match_pairs(folder_a: Path, folder_b: Path) -> list[tuple[Path, Path]]:
+def match_pairs(
+    folder_a: Path, folder_b: Path, keep_broken_links: bool = False, hint: str = ""
+) -> list[tuple[Path, Path]]:
     """Pair the images of two folders by identical file name.
 
     Args:
         folder_a: Folder of A images.
         folder_b: Folder of B images.
+        keep_broken_links: Pair broken symbolic links too instead of raising (see ``find_images``).
+            Default False.
+        hint: Appended to the broken-link error. Default ``""``.
 
     Returns:
         ``(path_a, path_b)`` pairs, sorted by name.
 
     Raises:
+        FileNotFoundError: A broken symbolic link (unless ``keep_broken_links``); the message names it.
         ValueError: A name exists on one side only (up to 5 such names per side are listed).
     """
-    names_a = {p.name: p for p in find_images(folder_a)}
-    names_b = {p.name: p for p in find_images(folder_b)}
+    names_a = {p.name: p for p in find_images(folder_a, keep_broken_links=keep_broken_links, hint=hint)}
+    names_b = {p.name: p for p in find_images(folder_b, keep_broken_links=keep_broken_links, hint=hint)}
     only_a, only_b = sorted(names_a.keys() - names_b.keys()), sorted(names_b.keys() - names_a.keys())
     if only_a or only_b:
         raise ValueError(
@@ -339,6 +372,8 @@ class _DataModuleBase(LightningDataModule):
         self.num_workers, self.seed = num_workers, seed
         self.epoch_counter = SharedEpoch()
         self.datasets: dict[str, Dataset] = {}
+        self._train_sampler: ShardedSampler | None = None
+        self._resume_state: dict[str, int] | None = None
 
     def _build(self, role: str) -> Dataset:
         """Create the dataset of ``role`` (``"train"``, ``"val"`` or ``"test"``)."""
@@ -397,7 +432,38 @@ class _DataModuleBase(LightningDataModule):
         sampler = ShardedSampler(
             dataset, num_replicas, rank, shuffle=train, seed=self.seed, pad=train, epoch_counter=counter
         )
+        if role == "train":
+            self._train_sampler = sampler
+            if self._resume_state is not None:
+                sampler.load_state_dict(self._resume_state)
+                self._resume_state = None
         return build_loader(dataset, batch_size, self.num_workers, sampler, persistent=role != "test")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the training data position, saved in checkpoints for an exact resume.
+
+        ``{"train_sampler": {"epoch": e, "start": k}}``: the epoch and the number of this rank's samples of it
+        that training has consumed (batches done x batch size; identical on every rank). After the last batch of
+        an epoch it points at the start of the next epoch. Empty outside ``fit``.
+        """
+        sampler, trainer = self._train_sampler, self.trainer
+        if sampler is None or trainer is None or trainer.state.fn != "fit":
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed * self.batch_size
+        state = sampler.state_dict(consumed=min(done, len(sampler)))
+        if state["start"] >= len(sampler):
+            state = {"epoch": state["epoch"] + 1, "start": 0}
+        return {"train_sampler": state}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`: the next training loader continues at the saved position."""
+        state = state_dict.get("train_sampler")
+        if state is None:
+            return
+        if self._train_sampler is not None:
+            self._train_sampler.load_state_dict(state)
+        else:
+            self._resume_state = dict(state)
 
     def _replicas(self) -> tuple[int, int]:
         """Return ``(world_size, global_rank)`` of the attached trainer, ``(1, 0)`` without one."""
@@ -460,6 +526,11 @@ class PairedDataModule(_DataModuleBase):
         test_split: Test split name. Default ``"test"``.
         synthetic_size: Training items of the synthetic set (used when ``root`` is None). Default 400.
         predict_dir: Folder of input images for ``predict`` (any size, batch size 1). Default None.
+        skip_unreadable: When a dataset is set up, decode every file (in threads) and drop the pairs with an
+            unreadable file (empty, truncated, not an image, broken symbolic link, over Pillow's size limit),
+            logging one WARNING per split with the count and up to 5 examples; it is an error if nothing is
+            left. Default False: no check up front (no start-up cost), and an unreadable file stops training
+            with an error naming it when it is loaded.
     """
 
     def __init__(
@@ -483,6 +554,7 @@ class PairedDataModule(_DataModuleBase):
         test_split: str = "test",
         synthetic_size: int = 400,
         predict_dir: str | None = None,
+        skip_unreadable: bool = False,
     ) -> None:
         super().__init__(
             root,
@@ -506,6 +578,7 @@ class PairedDataModule(_DataModuleBase):
             raise ValueError(f"synthetic_size must be >= 1, got {synthetic_size}")
         self.splits = {"train": train_split, "val": val_split, "test": test_split}
         self.synthetic_size = synthetic_size
+        self.skip_unreadable = skip_unreadable
 
     def _build(self, role: str) -> Dataset:
         """Create the paired dataset of ``role``."""
@@ -521,7 +594,8 @@ class PairedDataModule(_DataModuleBase):
         if self.root is None:
             size = self.synthetic_size if train else SYNTHETIC_EVAL_SIZE
             return SyntheticPairedDataset(SyntheticPairs(size, split=role), **options)
-        return PairedImageDataset(self.root, self._split(role), self.layout, **options)
+        split = self._split(role)
+        return PairedImageDataset(self.root, split, self.layout, skip_unreadable=self.skip_unreadable, **options)
 
     def _split(self, role: str) -> str:
         """Return the split name of ``role``; validation falls back to the test split with a WARNING."""

@@ -8,7 +8,7 @@ repeats the uninterrupted one.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sized
+from collections.abc import Callable, Iterator, Sized
 from typing import Any
 
 import numpy as np
@@ -187,6 +187,67 @@ class ShardedSampler(DistributedSampler):
         self._start = self._position = start
 
 
+class _LazyIterator:
+    """An iterator that creates the real DataLoader iterator at its first ``next``."""
+
+    def __init__(self, make: Callable[[], Iterator[Any]]) -> None:
+        self._make = make
+        self._iterator: Iterator[Any] | None = None
+
+    def __iter__(self) -> _LazyIterator:
+        return self
+
+    def __next__(self) -> Any:
+        if self._iterator is None:
+            self._iterator = self._make()
+        return next(self._iterator)
+
+
+class ResumableLoader(DataLoader):
+    """DataLoader whose epochs are a pure function of (seed, epoch, position), whenever ``iter`` is called.
+
+    Two things make a resumed run draw exactly the batches of the uninterrupted one:
+
+    - **Lazy iterators.** Lightning creates the train iterator before it calls ``set_epoch`` when it sets up a
+      resumed fit; a DataLoader with workers would then queue the indices of the wrong epoch. Here the worker
+      iterator (and the sampler's shard) is created at the first ``next``, after ``set_epoch`` and after the
+      sampler's resume position is restored.
+    - **Its own generator.** A plain DataLoader draws its workers' base seed from the global torch RNG each
+      time an iterator is created, which shifts the training noise (dropout, pool coin flips) depending on
+      when iterators are made. This loader draws it from a generator reseeded from (seed, epoch, rank).
+
+    Args:
+        dataset: A map-style dataset returning batch-contract dicts.
+        sampler: The rank's :class:`ShardedSampler`.
+        seed: Seed of the worker base seeds, >= 0.
+        **kwargs: Other ``DataLoader`` arguments.
+    """
+
+    def __init__(self, dataset: Dataset, sampler: ShardedSampler, seed: int, **kwargs: Any) -> None:
+        self._seed = seed
+        super().__init__(dataset, sampler=sampler, generator=torch.Generator(), **kwargs)
+
+    def __iter__(self) -> Iterator[Any]:
+        """Return an iterator that starts the real one at its first ``next``."""
+        return _LazyIterator(self._start_epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return nothing: the position is checkpointed by the DataModule from the trainer's batch count.
+
+        (Defining the pair tells Lightning that this loader resumes mid-epoch.)
+        """
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Do nothing; see :meth:`state_dict`."""
+
+    def _start_epoch(self) -> Iterator[Any]:
+        sampler = self.sampler
+        assert isinstance(sampler, ShardedSampler) and self.generator is not None
+        self.generator.manual_seed(mix_seed(self._seed, sampler.epoch, sampler.rank, 1))
+        return super().__iter__()
+
+
 def build_loader(
     dataset: Dataset,
     batch_size: int,
@@ -194,7 +255,7 @@ def build_loader(
     sampler: ShardedSampler,
     persistent: bool,
 ) -> DataLoader:
-    """Wrap a dataset and its sampler in a DataLoader with the project's defaults.
+    """Wrap a dataset and its sampler in a :class:`ResumableLoader` with the project's defaults.
 
     Args:
         dataset: A map-style dataset returning batch-contract dicts.
@@ -204,12 +265,13 @@ def build_loader(
         persistent: Keep workers alive between epochs (only when ``num_workers > 0``).
 
     Returns:
-        The DataLoader (``drop_last=False``, ``pin_memory=False``).
+        The loader (``drop_last=False``, ``pin_memory=False``).
     """
-    return DataLoader(
+    return ResumableLoader(
         dataset,
+        sampler,
+        sampler.seed,
         batch_size=batch_size,
-        sampler=sampler,
         num_workers=num_workers,
         persistent_workers=persistent and num_workers > 0,
         pin_memory=False,

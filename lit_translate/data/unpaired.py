@@ -10,7 +10,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lit_translate.data.io import check_channels, convert_channels, find_images, load_image
+from lit_translate.data.io import (
+    SKIP_HINT,
+    check_channels,
+    convert_channels,
+    drop_unreadable,
+    find_images,
+    load_image,
+    warn_skipped,
+)
 from lit_translate.data.paired import SYNTHETIC_EVAL_SIZE, _DataModuleBase, apply_transform, check_root
 from lit_translate.data.sampling import SharedEpoch, sample_seed
 from lit_translate.data.synthetic import SyntheticUnpaired
@@ -90,10 +98,16 @@ class UnpairedImageDataset(_UnpairedBase):
         target_channels: Channels of domain B, 1 or 3. Default 3.
         seed: Seed of the B draws and augmentation, >= 0. Default 0.
         epoch_counter: Shared epoch read in ``__getitem__``. Default None (epoch 0).
+        skip_unreadable: Decode every file now (in threads) and drop the unreadable ones (empty, truncated, not
+            an image, broken symbolic link, over Pillow's size limit), logging one WARNING with the count and
+            examples; ``skipped`` lists ``(path, reason)``. Default False: no check up front, and an unreadable
+            file raises an error naming it when it is loaded.
 
     Raises:
-        FileNotFoundError: The root or a domain folder is missing.
-        ValueError: A domain folder holds no images; bad option values.
+        FileNotFoundError: The root or a domain folder is missing; a broken symbolic link (unless
+            ``skip_unreadable``).
+        ValueError: A domain folder holds no images, or (``skip_unreadable``) no readable ones; bad option
+            values; an unreadable file (when it is loaded).
     """
 
     def __init__(
@@ -105,17 +119,32 @@ class UnpairedImageDataset(_UnpairedBase):
         target_channels: int = 3,
         seed: int = 0,
         epoch_counter: SharedEpoch | None = None,
+        skip_unreadable: bool = False,
     ) -> None:
         root = check_root(root)
         expected = f"an unpaired dataset with {split}A/ and {split}B/ folders"
-        self.paths = {d: find_images(root / f"{split}{d}", expected=expected) for d in DOMAINS}
+        listing = {"expected": expected, "keep_broken_links": skip_unreadable, "hint": SKIP_HINT}
+        self.paths = {d: find_images(root / f"{split}{d}", **listing) for d in DOMAINS}
+        self.hint = "" if skip_unreadable else SKIP_HINT
+        self.skipped: list[tuple[Path, str]] = []
+        if skip_unreadable:
+            self._drop_unreadable(root)
         sizes = {d: len(paths) for d, paths in self.paths.items()}
         super().__init__(sizes, transform, input_channels, target_channels, seed, epoch_counter)
+
+    def _drop_unreadable(self, root: Path) -> None:
+        """Drop the unreadable files of both domains and log one WARNING (see ``skip_unreadable``)."""
+        total = sum(len(paths) for paths in self.paths.values())
+        for domain, paths in self.paths.items():
+            self.paths[domain], skipped = drop_unreadable(paths, lambda path: (path,), paths[0].parent)
+            self.skipped += skipped
+        kept = " + ".join(f"{len(self.paths[d])} {d}" for d in DOMAINS)
+        warn_skipped(self.skipped, total, f"{kept} images", root)
 
     def _load(self, domain: str, index: int) -> tuple[np.ndarray, str]:
         """Read image ``index`` of ``domain``."""
         path = self.paths[domain][index]
-        return load_image(path, self.channels[domain]), str(path)
+        return load_image(path, self.channels[domain], self.hint), str(path)
 
 
 class SyntheticUnpairedDataset(_UnpairedBase):
@@ -178,6 +207,11 @@ class UnpairedDataModule(_DataModuleBase):
         test_split: Test split prefix. Default ``"test"``.
         synthetic_size: Training images per domain of the synthetic set (``root`` None). Default 400.
         predict_dir: Folder of input images for ``predict`` (any size, batch size 1). Default None.
+        skip_unreadable: When a dataset is set up, decode every file (in threads) and drop the unreadable ones
+            (empty, truncated, not an image, broken symbolic link, over Pillow's size limit), logging one WARNING
+            per split with the count and up to 5 examples; it is an error if a domain has none left. Default
+            False: no check up front (no start-up cost), and an unreadable file stops training with an error
+            naming it when it is loaded.
     """
 
     def __init__(
@@ -199,6 +233,7 @@ class UnpairedDataModule(_DataModuleBase):
         test_split: str = "test",
         synthetic_size: int = 400,
         predict_dir: str | None = None,
+        skip_unreadable: bool = False,
     ) -> None:
         super().__init__(
             root,
@@ -220,6 +255,7 @@ class UnpairedDataModule(_DataModuleBase):
             raise ValueError(f"synthetic_size must be >= 1, got {synthetic_size}")
         self.splits = {"train": train_split, "val": val_split, "test": test_split}
         self.synthetic_size = synthetic_size
+        self.skip_unreadable = skip_unreadable
 
     def _build(self, role: str) -> Dataset:
         """Create the unpaired dataset of ``role``."""
@@ -234,7 +270,7 @@ class UnpairedDataModule(_DataModuleBase):
         if self.root is None:
             size = self.synthetic_size if train else SYNTHETIC_EVAL_SIZE
             return SyntheticUnpairedDataset(SyntheticUnpaired(size, size, split=role), **options)
-        return UnpairedImageDataset(self.root, self._split(role), **options)
+        return UnpairedImageDataset(self.root, self._split(role), skip_unreadable=self.skip_unreadable, **options)
 
     def _split(self, role: str) -> str:
         """Return the split prefix of ``role``; see ``val_split`` for the validation fallback."""

@@ -8,22 +8,29 @@ from __future__ import annotations
 
 import inspect
 import os
+import random
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 from lightning.pytorch.core.optimizer import LightningOptimizer
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from typing_extensions import override
 
 InferenceMode = Literal["eval", "train"]
 INFERENCE_MODES = ("eval", "train")
+RNG_STATE_KEYS = frozenset({"torch", "cuda", "generator", "numpy", "python"})
+NonFinitePolicy = Literal["stop", "skip"]
+NONFINITE_POLICIES = ("stop", "skip")
 
 
 def paper_adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
@@ -70,19 +77,35 @@ class TranslationModule(LightningModule):
 
     Args:
         inference_mode: ``"eval"``, or ``"train"`` for dropout and batch statistics at inference (pix2pix paper).
+        on_nonfinite: what a non-finite loss or gradient does: ``"stop"`` raises ``FloatingPointError`` naming
+            the step and the loss terms, before the weights are touched; ``"skip"`` drops that optimizer step.
+        max_skipped_steps: with ``"skip"``, stop after this many optimizer steps skipped in a row.
     """
 
     paired: ClassVar[bool] = True
     directions: ClassVar[tuple[str, ...]] = ("AtoB",)
 
-    def __init__(self, inference_mode: InferenceMode = "eval") -> None:
+    def __init__(
+        self,
+        inference_mode: InferenceMode = "eval",
+        on_nonfinite: NonFinitePolicy = "stop",
+        max_skipped_steps: int = 20,
+    ) -> None:
         super().__init__()
         if inference_mode not in INFERENCE_MODES:
             raise ValueError(f"inference_mode must be one of {INFERENCE_MODES}, got {inference_mode!r}")
+        if on_nonfinite not in NONFINITE_POLICIES:
+            raise ValueError(f"on_nonfinite must be one of {NONFINITE_POLICIES}, got {on_nonfinite!r}")
+        if max_skipped_steps < 1:
+            raise ValueError(f"max_skipped_steps must be >= 1, got {max_skipped_steps}")
         self.automatic_optimization = False
         self.inference_mode: InferenceMode = inference_mode
+        self.on_nonfinite: NonFinitePolicy = on_nonfinite
+        self.max_skipped_steps = max_skipped_steps
         self.predict_direction = "AtoB"
         self._counted_this_batch = False
+        self._skipped_in_a_row = 0
+        self._rank_states: list[dict[str, Any]] | None = None
         self.rng = torch.Generator()
 
     def save_config_hyperparameters(self) -> None:
@@ -146,11 +169,45 @@ class TranslationModule(LightningModule):
         total = torch.stack([v.float() for v in losses.values()]).sum()
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(total)
-        self._step(optimizer)
         logged = {f"train/{prefix}_{name}": value.detach().float() for name, value in losses.items()}
         logged[f"train/{prefix}_total"] = total.detach()
+        if self._all_finite(total, optimizer):
+            self._skipped_in_a_row = 0
+            self._step(optimizer)
+        else:
+            self._skip_nonfinite(optimizer, logged, prefix)
         self.log_dict(logged, prog_bar=True, on_step=True, on_epoch=False)
         return total.detach()
+
+    def _all_finite(self, total: Tensor, optimizer: LightningOptimizer) -> bool:
+        """Tell whether the loss and the gradients are finite, with one answer agreed by every rank."""
+        finite = torch.isfinite(total.detach())
+        # Under a GradScaler (fp16) overflowing gradients are routine: the scaler skips those steps itself.
+        if getattr(self.trainer.precision_plugin, "scaler", None) is None:
+            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            if grads:
+                finite = finite & torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()
+        if self.trainer.world_size > 1:  # DDP: one rank's inf must not leave the others stepping alone
+            return bool(self.trainer.strategy.reduce_boolean_decision(bool(finite), all=True))
+        return bool(finite)
+
+    def _skip_nonfinite(self, optimizer: LightningOptimizer, logged: dict[str, Tensor], prefix: str) -> None:
+        """Apply ``on_nonfinite`` to an optimizer step whose loss or gradients are not finite."""
+        optimizer.zero_grad(set_to_none=True)
+        self._skipped_in_a_row += 1
+        terms = ", ".join(f"{name}={float(value):.4g}" for name, value in logged.items())
+        where = f"step {self.global_step} (epoch {self.current_epoch})"
+        if self.on_nonfinite == "skip" and self._skipped_in_a_row <= self.max_skipped_steps:
+            logged[f"train/{prefix}_skipped"] = torch.tensor(1.0)
+            message = f"non-finite {prefix} loss or gradient at {where}: {terms}; optimizer step skipped"
+            warnings.warn(message, stacklevel=2)
+            return
+        limit = f" after {self._skipped_in_a_row - 1} skipped steps in a row" if self.on_nonfinite == "skip" else ""
+        raise FloatingPointError(
+            f"non-finite {prefix} loss or gradient at {where}{limit}: {terms}. The weights were not updated and "
+            f"no checkpoint holds non-finite weights. Resume from the last checkpoint (--ckpt_path last) with a "
+            f"lower learning rate, or set --model.init_args.on_nonfinite skip"
+        )
 
     def _step(self, optimizer: LightningOptimizer) -> None:
         # Lightning counts every optimizer step in global_step (2 per batch for G + D, issue #17958). We count
@@ -188,6 +245,75 @@ class TranslationModule(LightningModule):
         self.rng.manual_seed(rank_seed)
         if self.trainer.world_size > 1:
             torch.manual_seed(rank_seed)
+
+    # ------------------------------------------------------------------------------------------ exact resume
+    def rank_state(self) -> dict[str, Any]:
+        """Return this rank's state that shapes the coming steps and is not in ``state_dict``.
+
+        The Python, NumPy and torch (CPU and this rank's CUDA device) RNG states and ``self.rng``; subclasses
+        add theirs (CycleGAN: the image pools). Tensors and plain types only (``weights_only`` loading).
+        """
+        np_state = np.random.get_state()
+        py_version, py_state, py_gauss = random.getstate()
+        state: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "generator": self.rng.get_state(),
+            "numpy": {
+                "keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+                "pos": int(np_state[2]),
+                "has_gauss": int(np_state[3]),
+                "cached_gaussian": float(np_state[4]),
+            },
+            "python": {"version": py_version, "state": torch.tensor(py_state, dtype=torch.int64), "gauss": py_gauss},
+        }
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_rank_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`rank_state` output of the same rank (called when a resumed fit starts training)."""
+        torch.set_rng_state(state["torch"])
+        self.rng.set_state(state["generator"])
+        np_state = state["numpy"]
+        keys = np_state["keys"].numpy().astype(np.uint32)
+        np.random.set_state(("MT19937", keys, np_state["pos"], np_state["has_gauss"], np_state["cached_gaussian"]))
+        py = state["python"]
+        random.setstate((py["version"], tuple(py["state"].tolist()), py["gauss"]))
+        if "cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda"], self.device)
+
+    @override
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Every rank's state, gathered to rank 0 (the writer); called on all ranks by trainer.save_checkpoint.
+        state = self.rank_state()
+        if dist.is_available() and dist.is_initialized() and self.trainer.world_size > 1:
+            gathered: list[Any] | None = [None] * dist.get_world_size() if self.global_rank == 0 else None
+            dist.gather_object(state, gathered, dst=0)
+            checkpoint["rank_states"] = gathered if gathered is not None else []
+        else:
+            checkpoint["rank_states"] = [state]
+
+    @override
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._rank_states = checkpoint.get("rank_states")
+
+    @override
+    def on_train_start(self) -> None:
+        # The last hook before the first resumed batch: apply the saved RNG streams (and pools) here, after
+        # on_fit_start's reseeding and the sanity check.
+        states, self._rank_states = self._rank_states, None
+        if not states:
+            return
+        if len(states) != self.trainer.world_size:
+            rank_zero_warn(
+                f"the checkpoint holds the state of {len(states)} rank(s) but this run has "
+                f"{self.trainer.world_size}: RNG streams are reseeded and rank-local state (image pools) is "
+                f"taken from rank (rank % {len(states)}); the run continues, but not bit-exactly"
+            )
+            saved, fresh = states[self.global_rank % len(states)], self.rank_state()
+            self.load_rank_state({k: fresh[k] if k in RNG_STATE_KEYS else v for k, v in saved.items()})
+            return
+        self.load_rank_state(states[self.global_rank])
 
     def build_optimizer(self, factory: OptimizerCallable | None, params: Iterable[nn.Parameter]) -> Any:
         """Instantiate ``factory`` (None = :func:`paper_adam`) on ``params``."""

@@ -24,7 +24,7 @@ from typing_extensions import override
 
 from lit_translate.image_pool import ImagePool
 from lit_translate.losses import GANLoss
-from lit_translate.methods.base import InferenceMode, TranslationModule
+from lit_translate.methods.base import InferenceMode, NonFinitePolicy, TranslationModule
 
 
 class CycleGAN(TranslationModule):
@@ -52,6 +52,9 @@ class CycleGAN(TranslationModule):
             ``C_a == C_b``. Default: 0.5.
         pool_size: generated images stored per discriminator; 0 disables the pools. Default: 50.
         inference_mode: ``"eval"`` or ``"train"`` (see ``TranslationModule``). Default: ``"eval"``.
+        on_nonfinite: ``"stop"`` (raise, naming the step and loss terms, before any weight changes) or
+            ``"skip"`` (drop optimizer steps whose loss or gradients are not finite). Default: ``"stop"``.
+        max_skipped_steps: with ``"skip"``, stop after this many skipped steps in a row. Default: 20.
     """
 
     paired = False
@@ -72,8 +75,10 @@ class CycleGAN(TranslationModule):
         lambda_identity: float = 0.5,
         pool_size: int = 50,
         inference_mode: InferenceMode = "eval",
+        on_nonfinite: NonFinitePolicy = "stop",
+        max_skipped_steps: int = 20,
     ) -> None:
-        super().__init__(inference_mode=inference_mode)
+        super().__init__(inference_mode, on_nonfinite, max_skipped_steps)
         self.save_config_hyperparameters()
         self.gen_ab, self.gen_ba = gen_ab, gen_ba
         self.disc_a, self.disc_b = disc_a, disc_b
@@ -181,23 +186,15 @@ class CycleGAN(TranslationModule):
 
     # ---------------------------------------------------------------------------------------------- checkpoint
     @override
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Stacked tensors, so that the checkpoint loads with torch.load(weights_only=True).
-        checkpoint["image_pools"] = {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()}
+    def rank_state(self) -> dict[str, Any]:
+        # Each rank fills its own pools from its own shard: saved per rank, as stacked tensors.
+        return {**super().rank_state(), "pool_a": self.pool_a.state_dict(), "pool_b": self.pool_b.state_dict()}
 
     @override
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        pools = checkpoint.get("image_pools")
-        if pools is not None:
-            self.pool_a.load_state_dict(pools["a"], device=self.device)
-            self.pool_b.load_state_dict(pools["b"], device=self.device)
-
-    @override
-    def on_fit_start(self) -> None:
-        super().on_fit_start()
-        # A resumed fit restores the pools before the strategy moves the module to its device: follow it.
-        for pool in (self.pool_a, self.pool_b):
-            pool.load_state_dict(pool.state_dict(), device=self.device)
+    def load_rank_state(self, state: dict[str, Any]) -> None:
+        super().load_rank_state(state)
+        self.pool_a.load_state_dict(state["pool_a"], device=self.device)
+        self.pool_b.load_state_dict(state["pool_b"], device=self.device)
 
     # -------------------------------------------------------------------------------------- evaluation hooks
     def _translate_both(self, batch: dict[str, Any]) -> dict[str, Tensor]:

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lit_translate.losses import GANLoss, gradient_penalty
-from lit_translate.methods.base import InferenceMode, TranslationModule
+from lit_translate.methods.base import InferenceMode, NonFinitePolicy, TranslationModule
 
 
 class Pix2Pix(TranslationModule):
@@ -37,6 +37,9 @@ class Pix2Pix(TranslationModule):
         lambda_gp: weight of the gradient penalty, used with ``gan_mode="wgangp"`` only. Default: 10.0.
         inference_mode: ``"train"`` (dropout and batch statistics on, as in the paper) or ``"eval"``.
             Default: ``"train"``.
+        on_nonfinite: ``"stop"`` (raise, naming the step and loss terms, before any weight changes) or
+            ``"skip"`` (drop optimizer steps whose loss or gradients are not finite). Default: ``"stop"``.
+        max_skipped_steps: with ``"skip"``, stop after this many skipped steps in a row. Default: 20.
     """
 
     def __init__(
@@ -50,8 +53,10 @@ class Pix2Pix(TranslationModule):
         lambda_l1: float = 100.0,
         lambda_gp: float = 10.0,
         inference_mode: InferenceMode = "train",
+        on_nonfinite: NonFinitePolicy = "stop",
+        max_skipped_steps: int = 20,
     ) -> None:
-        super().__init__(inference_mode=inference_mode)
+        super().__init__(inference_mode, on_nonfinite, max_skipped_steps)
         self.save_config_hyperparameters()
         self.generator = generator
         self.discriminator = discriminator

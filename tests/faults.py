@@ -1,0 +1,112 @@
+"""Fault injection for the reliability tests: callbacks passed with ``--trainer.callbacks+=faults.<Name>``.
+
+Subprocess runs find this module through ``PYTHONPATH=tests`` (see ``fault_env``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+TESTS = Path(__file__).resolve().parent
+
+
+def fault_env(**extra: str) -> dict[str, str]:
+    """Environment for a ``python -m lit_translate`` subprocess that can import this module."""
+    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1", **extra}
+
+
+class KillAtStep(Callback):
+    """SIGKILL this process when batch ``step`` is about to start (right after the checkpoint of step ``step``).
+
+    Args:
+        step: the ``global_step`` (iterations done) at which to die.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RaiseAtStep(Callback):
+    """Raise ``RuntimeError`` on one rank at ``step``; the other ranks carry on into the next collective.
+
+    Args:
+        step: the ``global_step`` at which to raise.
+        rank: the global rank that raises.
+    """
+
+    def __init__(self, step: int, rank: int = 1) -> None:
+        self.step, self.rank = step, rank
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.step and trainer.global_rank == self.rank:
+            raise RuntimeError(f"injected failure on rank {self.rank} at step {self.step}")
+
+
+class SignalAtStep(Callback):
+    """Send ``signum`` to this process at ``step`` (e.g. SLURM's pre-emption SIGUSR1), on rank 0 only.
+
+    Args:
+        step: the ``global_step`` at which to signal.
+        signum: the signal number. Default: SIGUSR1.
+    """
+
+    def __init__(self, step: int, signum: int = int(signal.SIGUSR1)) -> None:
+        self.step, self.signum = step, signum
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.step and trainer.global_rank == 0:
+            os.kill(os.getpid(), self.signum)
+            time.sleep(0.1)  # let the handler run before the step
+
+
+class RankProbe(Callback):
+    """After the first training batch, gather per-rank random draws and write them as JSON (rank 0).
+
+    Args:
+        path: the JSON file to write.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path, self.done = path, False
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx) -> None:
+        if self.done:
+            return
+        self.done = True
+        import json
+
+        import torch
+
+        draws = {
+            "torch": pl_module.all_gather(torch.rand(4)).tolist(),
+            "generator": pl_module.all_gather(torch.rand(4, generator=pl_module.rng)).tolist(),
+            "batch": pl_module.all_gather(batch["A"][:, :, :4, :4].contiguous()).flatten(1).tolist(),
+        }
+        if trainer.is_global_zero:
+            Path(self.path).write_text(json.dumps(draws))
+
+
+class NaNAtStep(Callback):
+    """Put a NaN into the input batch at ``step`` (every step from ``step`` on with ``sticky``).
+
+    Args:
+        step: the ``global_step`` of the corrupted batch.
+        sticky: corrupt every later batch too.
+    """
+
+    def __init__(self, step: int, sticky: bool = False) -> None:
+        self.step, self.sticky = step, sticky
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.step or (self.sticky and trainer.global_step >= self.step):
+            batch["A"][0, 0, 0, 0] = float("nan")

@@ -1,0 +1,94 @@
+"""A resumed run is the same run: SIGKILL after a checkpoint, resume with --ckpt_path last, compare bit for bit.
+
+Every demo recipe (so every method) is run three times in subprocesses: uninterrupted, killed right after a
+mid-epoch checkpoint, killed right after an end-of-epoch checkpoint; each killed run is resumed and must end
+with the uninterrupted run's weights, optimizer and scheduler states, per-rank RNG states and image pools, and
+the same logged losses at the same steps.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from conftest import DEMOS, ROOT, config_id, tiny_args
+from faults import fault_env
+
+STEPS_PER_EPOCH = 8  # synthetic_size 16, batch 2
+EPOCHS = 2
+COMPARED = ("state_dict", "optimizer_states", "lr_schedulers", "rank_states", "global_step", "epoch")
+
+
+def fit(recipe: Path, run: Path, *extra: str) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "lit_translate", "fit", "-c", str(recipe),
+            *tiny_args(run, steps=STEPS_PER_EPOCH, epochs=EPOCHS),
+            "--data.num_workers", "2", "--trainer.deterministic", "true", "--trainer.log_every_n_steps", "1",
+            "--checkpoint.every_n_epochs", "1", *extra]
+    return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=fault_env(), timeout=600)
+
+
+def assert_same(a: Any, b: Any, where: str) -> None:
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape, where
+        assert torch.equal(a, b), f"{where} differs (max abs diff {(a.float() - b.float()).abs().max()})"
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), f"{where}: keys {sorted(a)} != {sorted(b)}"
+        for key in a:
+            assert_same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list | tuple):
+        assert isinstance(b, list | tuple) and len(a) == len(b), f"{where}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def logged_losses(run: Path) -> dict[int, str]:
+    with open(run / "metrics.csv") as f:
+        rows = [row for row in csv.DictReader(f) if row.get("train/g_total")]
+    steps = [int(row["step"]) for row in rows]
+    assert len(steps) == len(set(steps)), f"logged steps repeat: {steps}"
+    return {int(row["step"]): row["train/g_total"] for row in rows}
+
+
+@pytest.fixture(scope="module", params=DEMOS, ids=config_id)
+def reference(request, tmp_path_factory) -> tuple[Path, Path]:
+    """The uninterrupted run of a demo recipe: ``(recipe, run dir)``."""
+    run = tmp_path_factory.mktemp("uninterrupted") / "run"
+    out = fit(request.param, run, "--checkpoint.every_n_train_steps", "3")
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    return request.param, run
+
+
+@pytest.mark.parametrize(
+    ("kill_at", "every_n_train_steps"),
+    [(12, "3"), (STEPS_PER_EPOCH, "0")],
+    ids=["mid-epoch", "end-of-epoch"],
+)
+def test_killed_run_resumes_bit_exactly(reference, tmp_path, kill_at, every_n_train_steps):
+    recipe, ref_run = reference
+    run = tmp_path / "run"
+    interval = ("--checkpoint.every_n_train_steps", every_n_train_steps)
+    killed = fit(recipe, run, *interval, "--trainer.callbacks+=faults.KillAtStep",
+                 f"--trainer.callbacks.init_args.step={kill_at}")
+    assert killed.returncode == -9, (killed.stdout + killed.stderr)[-4000:]
+    at_kill = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert at_kill["global_step"] == kill_at
+
+    resumed = fit(recipe, run, *interval, "--ckpt_path", "last")
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-4000:]
+    assert "not resumable" not in resumed.stderr
+
+    expected = torch.load(ref_run / "checkpoints" / "last.ckpt", weights_only=True)
+    actual = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert actual["global_step"] == STEPS_PER_EPOCH * EPOCHS
+    for key in COMPARED:
+        assert_same(expected.get(key), actual.get(key), key)
+    ref_losses, losses = logged_losses(ref_run), logged_losses(run)
+    assert sorted(losses) == list(range(STEPS_PER_EPOCH * EPOCHS)), "logged steps have gaps or repeats"
+    assert losses == ref_losses
