@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
 from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor
@@ -21,8 +22,14 @@ from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
-from lit_translate.callbacks import RankSyncCheck, RunCheckpoint, SampleGrid, TranslationWriter
-from lit_translate.callbacks.checkpoint import AtomicCheckpointIO
+from lit_translate.callbacks import (
+    AtomicCheckpointIO,
+    Preemption,
+    RankSyncCheck,
+    RunCheckpoint,
+    SampleGrid,
+    TranslationWriter,
+)
 from lit_translate.evaluation import EvaluationReport, TranslationMetrics
 from lit_translate.loggers import RunCSVLogger
 from lit_translate.methods.base import TranslationModule
@@ -59,6 +66,7 @@ class TranslateCLI(LightningCLI):
     @override
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(Preemption, "preemption")
         parser.add_lightning_class_args(SampleGrid, "samples")
         parser.add_lightning_class_args(TranslationWriter, "predict_writer")
         parser.add_lightning_class_args(RankSyncCheck, "rank_sync")
@@ -82,6 +90,11 @@ class TranslateCLI(LightningCLI):
             if isinstance(logger, Namespace) and str(logger.get("class_path", "")).endswith("WandbLogger"):
                 if logger.init_args.get("save_dir") in (None, "."):
                     logger.init_args.save_dir = str(root)
+                if self.subcommand == "fit" and not logger.init_args.get("id"):
+                    run_id = wandb_run_id(config.get("ckpt_path"), root)
+                    if run_id is not None:  # a resumed run continues the same W&B run
+                        logger.init_args.id = run_id
+                        rank_zero_info(f"Resuming W&B run {run_id}")
 
     @override
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Trainer:
@@ -118,6 +131,20 @@ class TranslateCLI(LightningCLI):
             lines.append("  validation:       " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(val.items())))
         lines.append("  resume with:      the same command plus --ckpt_path last")
         rank_zero_info("\n".join(lines))
+
+
+def wandb_run_id(ckpt_path: str | None, root: Path) -> str | None:
+    """Return the W&B run id stored in a checkpoint (``"last"`` = the run's ``last.ckpt``), or None."""
+    if ckpt_path is None or ckpt_path in {"best", "hpc", "registry"}:
+        return None
+    path = root / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    if not path.is_file():
+        return None
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    for state in checkpoint.get("callbacks", {}).values():
+        if isinstance(state, dict) and state.get("wandb_run_id"):
+            return str(state["wandb_run_id"])
+    return None
 
 
 def _with_run_config(args: list[str]) -> list[str]:

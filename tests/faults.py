@@ -105,8 +105,10 @@ class NaNAtStep(Callback):
     """
 
     def __init__(self, step: int, sticky: bool = False) -> None:
-        self.step, self.sticky = step, sticky
+        self.step, self.sticky, self.fired = step, sticky, False
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch, batch_idx: int) -> None:
-        if trainer.global_step == self.step or (self.sticky and trainer.global_step >= self.step):
+        # A skipped batch does not advance global_step: fire once unless sticky.
+        if trainer.global_step >= self.step and (self.sticky or not self.fired):
+            self.fired = True
             batch["A"][0, 0, 0, 0] = float("nan")

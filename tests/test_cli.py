@@ -76,3 +76,23 @@ def test_module_entry_point_prints_help():
     out = subprocess.run([sys.executable, "-m", "lit_translate", "--help"], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
     assert out.returncode == 0 and "fit" in out.stdout and "predict" in out.stdout
+
+
+def test_resumed_fit_continues_the_same_wandb_run(tmp_path):
+    """The W&B run id goes into the checkpoint; `--ckpt_path last` logs into the same run (offline here)."""
+    run = tmp_path / "run"
+    base = ["fit", "-c", str(CONFIGS / "trainer" / "wandb.yaml"), "-c", str(PIX2PIX_DEMO),
+            *tiny_args(run, steps=2), "--samples.num_samples", "0"]
+    main(base)
+    import wandb
+
+    wandb.finish()
+    first = [p.name for p in (run / "wandb").glob("offline-run-*")]
+    assert len(first) == 1
+    run_id = first[0].rsplit("-", 1)[1]
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert any(state.get("wandb_run_id") == run_id for state in ckpt["callbacks"].values())
+    main([*base, "--trainer.max_epochs", "2", "--ckpt_path", "last"])
+    wandb.finish()
+    runs = sorted(p.name for p in (run / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and all(name.endswith(f"-{run_id}") for name in runs), runs

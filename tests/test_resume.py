@@ -9,6 +9,7 @@ the same logged losses at the same steps.
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,33 @@ def test_killed_run_resumes_bit_exactly(reference, tmp_path, kill_at, every_n_tr
     ref_losses, losses = logged_losses(ref_run), logged_losses(run)
     assert sorted(losses) == list(range(STEPS_PER_EPOCH * EPOCHS)), "logged steps have gaps or repeats"
     assert losses == ref_losses
+
+
+def test_preempted_run_checkpoints_requeues_and_resumes_bit_exactly(reference, tmp_path):
+    """SLURM's warning signal (SIGUSR1): checkpoint after the current iteration, `scontrol requeue`, exit 0."""
+    recipe, ref_run = reference
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "scontrol.calls"
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    scontrol.chmod(0o755)
+    run = tmp_path / "run"
+    env = fault_env(SLURM_JOB_ID="4242", PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    args = [sys.executable, "-m", "lit_translate", "fit", "-c", str(recipe),
+            *tiny_args(run, steps=STEPS_PER_EPOCH, epochs=EPOCHS), "--data.num_workers", "2",
+            "--trainer.deterministic", "true", "--trainer.log_every_n_steps", "1", "--checkpoint.every_n_epochs", "1"]
+    warned = subprocess.run([*args, "--trainer.callbacks+=faults.SignalAtStep",
+                             "--trainer.callbacks.init_args.step=10"],
+                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert warned.returncode == 0, (warned.stdout + warned.stderr)[-4000:]
+    assert calls.read_text().split() == ["requeue", "4242"]
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 11
+
+    resumed = fit(recipe, run, "--ckpt_path", "last")  # what the requeued job runs
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-4000:]
+    expected = torch.load(ref_run / "checkpoints" / "last.ckpt", weights_only=True)
+    actual = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    for key in COMPARED:
+        assert_same(expected.get(key), actual.get(key), key)
+    assert logged_losses(run) == logged_losses(ref_run)

@@ -104,6 +104,7 @@ class TranslationModule(LightningModule):
         self.max_skipped_steps = max_skipped_steps
         self.predict_direction = "AtoB"
         self._counted_this_batch = False
+        self._buffers_at_batch_start: list[Tensor] = []
         self._skipped_in_a_row = 0
         self._rank_states: list[dict[str, Any]] | None = None
         self.rng = torch.Generator()
@@ -194,6 +195,10 @@ class TranslationModule(LightningModule):
     def _skip_nonfinite(self, optimizer: LightningOptimizer, logged: dict[str, Tensor], prefix: str) -> None:
         """Apply ``on_nonfinite`` to an optimizer step whose loss or gradients are not finite."""
         optimizer.zero_grad(set_to_none=True)
+        # A non-finite forward pass may have written NaN into running statistics: roll them back. Through
+        # .data, because this batch's graph still references them (train-mode BatchNorm's backward ignores them).
+        for buf, saved in zip(self.buffers(), self._buffers_at_batch_start):
+            buf.data.copy_(saved)
         self._skipped_in_a_row += 1
         terms = ", ".join(f"{name}={float(value):.4g}" for name, value in logged.items())
         where = f"step {self.global_step} (epoch {self.current_epoch})"
@@ -226,6 +231,8 @@ class TranslationModule(LightningModule):
     @override
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._counted_this_batch = False
+        if self.on_nonfinite == "skip":  # BatchNorm statistics of a skipped batch are rolled back (a few KB)
+            self._buffers_at_batch_start = [buf.detach().clone() for buf in self.buffers()]
 
     @override
     def on_train_epoch_end(self) -> None:
