@@ -42,13 +42,16 @@ class RaiseAtStep(Callback):
     Args:
         step: the ``global_step`` at which to raise.
         rank: the global rank that raises.
+        stamp: file that receives the wall-clock time of the raise. Default: None.
     """
 
-    def __init__(self, step: int, rank: int = 1) -> None:
-        self.step, self.rank = step, rank
+    def __init__(self, step: int, rank: int = 1, stamp: str | None = None) -> None:
+        self.step, self.rank, self.stamp = step, rank, stamp
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch, batch_idx: int) -> None:
         if trainer.global_step == self.step and trainer.global_rank == self.rank:
+            if self.stamp:
+                Path(self.stamp).write_text(str(time.time()))
             raise RuntimeError(f"injected failure on rank {self.rank} at step {self.step}")
 
 
