@@ -28,6 +28,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/eval_time.py --recipe configs/pix2pix/facades.yaml --train_size 400 --val_size 100
 
 clean:
 	rm -rf $(VENV) runs

@@ -66,6 +66,18 @@ def commit() -> str:
     return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
 
 
+def append_row(section: str, row: str) -> None:
+    """Add ``row`` at the end of the table under the ``## {section}`` heading of ``docs/benchmarks.md``."""
+    path = ROOT / "docs" / "benchmarks.md"
+    lines = path.read_text().splitlines()
+    heading = lines.index(f"## {section}")
+    at = next(i for i in range(heading + 1, len(lines)) if lines[i].startswith("|"))  # the table's header
+    while at < len(lines) and lines[at].startswith("|"):
+        at += 1
+    lines.insert(at, row)
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", default="configs/pix2pix/facades.yaml")
@@ -111,8 +123,7 @@ def main() -> None:
     print(line)
     print(f"command: {command}")
     if not args.no_write:
-        with open(ROOT / "docs" / "benchmarks.md", "a") as f:
-            f.write(line + f" `{command}` |\n")
+        append_row("Training throughput", line + f" `{command}` |")
 
 
 if __name__ == "__main__":

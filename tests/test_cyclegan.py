@@ -186,7 +186,7 @@ def test_evaluation_hooks():
     torch.testing.assert_close(pairs["ab"][0], fake_b)
     torch.testing.assert_close(pairs["ba"][0], fake_a)
     assert pairs["ab"][1] is batch["B"] and pairs["ba"][1] is batch["A"]
-    val = model.validation_losses(batch)
+    val = model.validation_losses(batch, pairs)
     torch.testing.assert_close(val["cycle_a"], F.l1_loss(rec_a, batch["A"]))
     torch.testing.assert_close(val["cycle_b"], F.l1_loss(rec_b, batch["B"]))
     assert model.generator_for("AtoB") is model.gen_ab and model.generator_for("BtoA") is model.gen_ba
@@ -255,7 +255,7 @@ def test_demo_task_learns_cycle_reconstruction(tmp_path, seed):
     batch = next(iter(cli.datamodule.val_dataloader()))
 
     def cycle_l1() -> float:
-        losses = cli.model.validation_losses(batch)
+        losses = cli.model.validation_losses(batch, cli.model.evaluation_pairs(batch))
         return float(losses["cycle_a"] + losses["cycle_b"])
 
     before = cycle_l1()

@@ -194,6 +194,18 @@ def random_alexnet_file(tmp_path, alexnet_features_state) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def inception_state() -> dict[str, torch.Tensor]:
+    """torch-fidelity's InceptionV3 (the FID/KID network) with random weights, in the real file's layout."""
+    import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
+
+    with pytest.MonkeyPatch.context() as patch:  # build torch-fidelity's network without any weights
+        patch.setattr(tf_inception, "load_state_dict_from_url", lambda *a, **k: {})
+        patch.setattr(nn.Module, "load_state_dict", lambda self, *a, **k: None)
+        torch.manual_seed(0)
+        return tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"]).state_dict()
+
+
 @contextmanager
 def quiet_custom_weights():
     """Our custom-weights warning is expected whenever a test passes its own random backbone."""
@@ -354,22 +366,15 @@ def test_lpips_rejects_a_file_that_is_not_the_backbone(tmp_path):
         build_lpips_net("alex", str(bad))
 
 
-def test_real_inception_path_with_locally_built_weights(tmp_path, monkeypatch):
+def test_real_inception_path_with_locally_built_weights(tmp_path, monkeypatch, inception_state):
     """The default (Inception) path, offline, from a random-weight file: 1-channel images become uint8 RGB.
 
     KID only: InceptionV3 on CPU and FID's 2048x2048 eigenvalue problem are slow; the FID arithmetic is covered
     with the tiny extractor above.
     """
-    import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
-
-    with pytest.MonkeyPatch.context() as patch:  # build torch-fidelity's network without any weights
-        patch.setattr(tf_inception, "load_state_dict_from_url", lambda *a, **k: {})
-        patch.setattr(nn.Module, "load_state_dict", lambda self, *a, **k: None)
-        torch.manual_seed(0)
-        state = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"]).state_dict()
     cache = tmp_path / "torch_home" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
-    torch.save(state, cache / INCEPTION.filename)
+    torch.save(inception_state, cache / INCEPTION.filename)
     digest = file_sha256(cache / INCEPTION.filename)
     monkeypatch.setitem(WEIGHTS, "inception", replace(INCEPTION, sha256=digest, sha256_prefix=digest[:8]))
 
@@ -677,3 +682,41 @@ def test_evaluation_report_after_test(tmp_path):
     assert record["checkpoint"] == str(checkpoint) and record["step"] == 2
     assert record["config"] == {"trainer": {"max_epochs": 3}}
     assert "max_epochs: 3" in md_path.read_text() and "| step | 2 |" in md_path.read_text()
+
+
+def test_cli_test_on_a_pix2pix_demo_checkpoint_writes_the_report_with_local_weight_files(
+    tmp_path, inception_state, random_alexnet_file
+):
+    """`lit-translate test --ckpt_path CKPT` with Inception and AlexNet given as local files, offline."""
+    from conftest import CONFIGS, tiny_args
+    from PIL import Image
+
+    from lit_translate.cli import main
+    from lit_translate.data.paired import SYNTHETIC_EVAL_SIZE
+
+    inception_file = tmp_path / "my_inception.pth"  # another name: taken as deliberate custom weights
+    torch.save(inception_state, inception_file)
+    run = tmp_path / "run"
+    main(["fit", "-c", str(CONFIGS / "pix2pix" / "demo.yaml"), *tiny_args(run, steps=2)])
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    with quiet_custom_weights():
+        main(["test", "--ckpt_path", str(checkpoint), "--metrics.fid", "true", "--metrics.kid", "true",
+              "--metrics.lpips", "true", "--metrics.inception_weights", str(inception_file),
+              "--metrics.lpips_backbone_weights", str(random_alexnet_file), "--report.num_samples", "3"])
+
+    (report_dir,) = (run / "eval").iterdir()
+    assert report_dir.name.startswith("test-step0000002-")
+    record = json.loads((report_dir / "metrics.json").read_text())
+    metric_names = {"test/fid", "test/kid", "test/lpips", "test/psnr", "test/ssim", "test/l1", "test/l1_input"}
+    assert set(record["metrics"]) == metric_names
+    assert all(np.isfinite(v) for v in record["metrics"].values()), record["metrics"]
+    assert record["metrics"]["test/fid"] > 0 and 0 < record["metrics"]["test/lpips"] < 2
+    assert record["num_images"] == {"": SYNTHETIC_EVAL_SIZE}  # the whole test split, tiny_args limit nothing
+    assert record["split"] == "test" and record["inference_mode"] == "eval" and record["step"] == 2
+    assert record["checkpoint"] == str(checkpoint)
+    assert record["config"]["model"]["class_path"] == "lit_translate.methods.Pix2Pix"
+    assert record["samples"] == {"file": "samples.png", "columns": "input | output | target"}
+    text = (report_dir / "report.md").read_text()
+    assert "| images | 16 |" in text and "![samples](samples.png)" in text and "| test/lpips |" in text
+    with Image.open(report_dir / "samples.png") as grid:  # 3 rows x 3 columns of 64 px tiles, 2 px padding
+        assert grid.size == (3 * 66 + 2, 3 * 66 + 2)

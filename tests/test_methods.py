@@ -82,6 +82,29 @@ def test_inference_does_not_change_the_model(trained):
         assert torch.equal(value, state[key]), f"translate() changed {key}"
 
 
+def test_validation_translates_each_batch_once_for_losses_and_metrics(trained, monkeypatch):
+    """validation_step's translation is the one the metrics see: evaluation_pairs runs once per batch."""
+    from lit_translate.evaluation import TranslationMetrics
+
+    cli, _, _ = trained
+    model, calls = cli.model, []
+    original = model.evaluation_pairs
+
+    def counted(batch):
+        pairs = original(batch)
+        calls.append(pairs)
+        return pairs
+
+    monkeypatch.setattr(model, "evaluation_pairs", counted)
+    cli.trainer.validate(model, datamodule=cli.datamodule, verbose=False)
+    (metrics,) = [cb for cb in cli.trainer.callbacks if isinstance(cb, TranslationMetrics)]
+    batches = cli.trainer.num_val_batches[0]
+    assert len(calls) == batches >= 1
+    images = sum(pairs[tag][0].shape[0] for pairs in calls for tag in pairs) // len(calls[0])
+    assert metrics.num_images == dict.fromkeys(calls[0], images), "the metrics did not get the step's images"
+    assert any(k.startswith("val/") for k in cli.trainer.callback_metrics)
+
+
 def test_sample_grid_and_run_files(trained):
     cli, _, run = trained
     assert (run / "config.yaml").is_file()

@@ -28,6 +28,24 @@ def to_grid(columns: dict[str, Tensor], padding: int = 2) -> Tensor:
     return make_grid(tiles, nrow=len(images), padding=padding, pad_value=1.0)
 
 
+def first_items(loader: Any, count: int) -> dict[str, Any]:
+    """Collate the first ``count`` items of the dataset behind ``loader`` (a DataLoader or a list of them)."""
+    loader = loader[0] if isinstance(loader, (list, tuple)) else loader
+    dataset = loader.dataset
+    return default_collate([dataset[i] for i in range(min(count, len(dataset)))])
+
+
+def render_visuals(pl_module: LightningModule, batch: dict[str, Any]) -> tuple[Tensor, str]:
+    """Run ``pl_module.visuals`` on ``batch`` (moved to the module's device) and return ``(grid, caption)``.
+
+    Call it on every rank: with ``inference_mode="train"`` and SyncBatchNorm the forward is collective.
+    """
+    batch = {k: v.to(pl_module.device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+    with torch.no_grad():
+        columns = pl_module.visuals(batch)
+    return to_grid(columns), " | ".join(columns)
+
+
 class SampleGrid(Callback):
     """Translate the same validation samples after every validation and save the grid.
 
@@ -53,26 +71,19 @@ class SampleGrid(Callback):
     def fixed_batch(self, trainer: Trainer) -> dict[str, Any]:
         """Collate the first ``num_samples`` items of the validation dataset (cached)."""
         if self._batch is None:
-            loader = trainer.val_dataloaders
-            loader = loader[0] if isinstance(loader, list) else loader
-            dataset = loader.dataset
-            items = [dataset[i] for i in range(min(self.num_samples, len(dataset)))]
-            self._batch = default_collate(items)
+            self._batch = first_items(trainer.val_dataloaders, self.num_samples)
         return self._batch
 
     @override
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero or self.num_samples <= 0:
+        if trainer.sanity_checking or self.num_samples <= 0:
             return
         self._runs += 1
         if (self._runs - 1) % self.every_n_epochs:
             return
-        batch = {
-            k: v.to(pl_module.device) if isinstance(v, Tensor) else v for k, v in self.fixed_batch(trainer).items()
-        }
-        with torch.no_grad():
-            columns = pl_module.visuals(batch)
-        self.write(trainer, to_grid(columns), " | ".join(columns))
+        grid, caption = render_visuals(pl_module, self.fixed_batch(trainer))  # all ranks (see render_visuals)
+        if trainer.is_global_zero:
+            self.write(trainer, grid, caption)
 
     def write(self, trainer: Trainer, grid: Tensor, caption: str) -> None:
         """Save ``grid`` as PNG files and hand it to the loggers."""

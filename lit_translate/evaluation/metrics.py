@@ -404,12 +404,15 @@ class TranslationMetrics(Callback):
             if problem:
                 rank_zero_warn(f"TranslationMetrics: {problem}")
 
-    def _evaluate_batch(self, pl_module: LightningModule, batch: Any, step_context: Any) -> None:
-        """Translate ``batch`` as the validation/test step does (same precision context) and update metrics."""
-        if self._active:
+    def _evaluate_batch(self, pl_module: LightningModule, batch: Any, outputs: Any, step_context: Any) -> None:
+        """Update the metrics with the step's ``outputs["pairs"]``, else translate ``batch`` as the step does."""
+        if not self._active:
+            return
+        pairs = outputs.get("pairs") if isinstance(outputs, Mapping) else None
+        if pairs is None:  # a module whose validation/test step does not return its evaluation pairs
             with step_context():
                 pairs = pl_module.evaluation_pairs(batch)
-            self.update(pairs, paired=_is_paired(pl_module), device=pl_module.device)
+        self.update(pairs, paired=_is_paired(pl_module), device=pl_module.device)
 
     @override
     def on_validation_batch_end(
@@ -421,7 +424,7 @@ class TranslationMetrics(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        self._evaluate_batch(pl_module, batch, trainer.precision_plugin.val_step_context)
+        self._evaluate_batch(pl_module, batch, outputs, trainer.precision_plugin.val_step_context)
 
     @override
     def on_test_batch_end(
@@ -433,7 +436,7 @@ class TranslationMetrics(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        self._evaluate_batch(pl_module, batch, trainer.precision_plugin.test_step_context)
+        self._evaluate_batch(pl_module, batch, outputs, trainer.precision_plugin.test_step_context)
 
     def update(
         self, pairs: Mapping[str, tuple[Tensor, Tensor | None]], paired: bool, device: torch.device | str = "cpu"

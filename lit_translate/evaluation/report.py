@@ -12,8 +12,11 @@ import yaml
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor
+from torchvision.utils import save_image
 from typing_extensions import override
 
+from lit_translate.callbacks.images import first_items, render_visuals
 from lit_translate.evaluation.metrics import TranslationMetrics
 
 _DESCRIPTIONS = {
@@ -45,8 +48,9 @@ def write_report(
     config: dict | str | None,
     split: str,
     step: int | None = None,
+    samples: tuple[Tensor, str] | None = None,
 ) -> tuple[Path, Path]:
-    """Write ``metrics.json`` and ``report.md`` into ``out_dir`` (created).
+    """Write ``metrics.json`` and ``report.md`` (and ``samples.png``) into ``out_dir`` (created).
 
     Args:
         out_dir: destination folder.
@@ -58,6 +62,8 @@ def write_report(
         config: the run config as a dict or YAML text (None: unknown).
         split: the evaluated split (``"test"``, ``"val"``).
         step: the checkpoint's training step (iterations), when known.
+        samples: ``(grid, caption)``: a sample grid ``(3, H, W)`` in [0, 1] (one row per image, the columns named
+            by ``caption``, e.g. ``"input | output | target"``), saved as ``samples.png``. Default: None.
 
     Returns:
         ``(metrics.json path, report.md path)``.
@@ -65,6 +71,8 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if samples is not None:
+        save_image(samples[0], out / "samples.png")
     if isinstance(config, str):
         try:
             parsed = yaml.safe_load(config)
@@ -83,6 +91,7 @@ def write_report(
         "checkpoint": checkpoint,
         "step": step,
         "created": created,
+        "samples": {"file": "samples.png", "columns": samples[1]} if samples is not None else None,
         "config": config_data,
     }
     json_path = out / "metrics.json"
@@ -117,6 +126,11 @@ def write_report(
         "Protocol: docs/evaluation.md (all images of the split at the recipe's crop size; FID/KID against the real "
         "target-domain images of the same split; PSNR/SSIM on RGB in [0, 1] without border crop).",
         "",
+    ]
+    if samples is not None:
+        lines += ["## Samples", "", f"The first images of the split, one per row: {samples[1]}.", "",
+                  "![samples](samples.png)", ""]
+    lines += [
         "## Config",
         "",
     ]
@@ -131,15 +145,20 @@ class EvaluationReport(Callback):
 
     The files go to ``<default_root_dir>/eval/<split>-step<checkpoint step>-<UTC time>/`` and hold every logged
     ``test/...`` (``val/...``) metric, the number of images (from :class:`TranslationMetrics` when present, else
-    the dataset length), the model's ``inference_mode``, ``trainer.ckpt_path`` and the run's ``config.yaml``.
-    Written by global rank 0 only; the paths are printed and kept in :attr:`last_paths`.
+    the dataset length), the model's ``inference_mode``, ``trainer.ckpt_path`` and the run's ``config.yaml``, and
+    ``samples.png``: ``pl_module.visuals`` of the first ``num_samples`` images of the split. Written by global
+    rank 0 only; the paths are printed and kept in :attr:`last_paths`.
 
     Args:
         enabled: write reports. Default: True.
+        num_samples: rows of the sample grid (0: no grid). Default: 8.
     """
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, num_samples: int = 8) -> None:
+        if num_samples < 0:
+            raise ValueError(f"num_samples must be >= 0, got {num_samples}")
         self.enabled = enabled
+        self.num_samples = num_samples
         self.last_paths: tuple[Path, Path] | None = None
         self._checkpoint_step: int | None = None
 
@@ -163,7 +182,13 @@ class EvaluationReport(Callback):
             self._write(trainer, pl_module, "val")
 
     def _write(self, trainer: Trainer, pl_module: LightningModule, split: str) -> None:
-        if not self.enabled or not trainer.is_global_zero:
+        if not self.enabled:
+            return
+        samples = None
+        if self.num_samples and callable(getattr(pl_module, "visuals", None)):
+            loaders = trainer.test_dataloaders if split == "test" else trainer.val_dataloaders
+            samples = render_visuals(pl_module, first_items(loaders, self.num_samples))  # every rank: may sync
+        if not trainer.is_global_zero:
             return
         prefix = f"{split}/"
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix)}
@@ -182,6 +207,7 @@ class EvaluationReport(Callback):
             config=config,
             split=split,
             step=step,
+            samples=samples,
         )
         rank_zero_info(f"Evaluation report: {self.last_paths[1]}\n  metrics:  {self.last_paths[0]}")
 

@@ -339,21 +339,32 @@ class TranslationModule(LightningModule):
         """Return ``{direction_tag: (fake, real_target)}`` for the metric callbacks."""
         raise NotImplementedError
 
-    def validation_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        """Return cheap validation terms (e.g. L1 to the target), logged as ``val/<name>``."""
+    def validation_losses(self, batch: dict[str, Any], pairs: dict[str, tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
+        """Return cheap validation terms (e.g. L1 to the target), logged as ``val/<name>`` (``test/<name>``).
+
+        Args:
+            batch: the validation batch.
+            pairs: ``evaluation_pairs(batch)``, already computed: reuse its translations instead of translating
+                again (with ``inference_mode="train"`` a second translation would be another dropout sample).
+        """
         raise NotImplementedError
 
-    @override
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def _evaluation_step(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
+        # Translate once: the losses logged here and the metric callbacks (which get the returned outputs in
+        # on_{validation,test}_batch_end) see the same generated images.
+        pairs = self.evaluation_pairs(batch)
+        losses = {f"{stage}/{k}": v for k, v in self.validation_losses(batch, pairs).items()}
         size = batch["A"].shape[0]
-        losses = {f"val/{k}": v for k, v in self.validation_losses(batch).items()}
-        self.log_dict(losses, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=size)
+        self.log_dict(losses, on_epoch=True, prog_bar=stage == "val", sync_dist=True, batch_size=size)
+        return {"pairs": pairs}
 
     @override
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        size = batch["A"].shape[0]
-        losses = {f"test/{k}": v for k, v in self.validation_losses(batch).items()}
-        self.log_dict(losses, on_epoch=True, sync_dist=True, batch_size=size)
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        return self._evaluation_step(batch, "val")
+
+    @override
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        return self._evaluation_step(batch, "test")
 
     @override
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:

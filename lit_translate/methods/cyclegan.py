@@ -228,9 +228,10 @@ class CycleGAN(TranslationModule):
         }
 
     @override
-    def validation_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        out = self._translate_both(batch)
+    def validation_losses(self, batch: dict[str, Any], pairs: dict[str, tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
+        fake_b, fake_a = pairs["ab"][0], pairs["ba"][0]
+        rec_a, rec_b = self.translate(fake_b, "BtoA"), self.translate(fake_a, "AtoB")
         return {
-            "cycle_a": F.l1_loss(out["rec_a"].float(), batch["A"].float()),
-            "cycle_b": F.l1_loss(out["rec_b"].float(), batch["B"].float()),
+            "cycle_a": F.l1_loss(rec_a.float(), batch["A"].float()),
+            "cycle_b": F.l1_loss(rec_b.float(), batch["B"].float()),
         }

@@ -114,11 +114,12 @@ class Pix2Pix(TranslationModule):
         return {"": (self.translate(batch["A"]), batch["B"])}
 
     @override
-    def validation_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        real_a, real_b = batch["A"].float(), batch["B"].float()
-        losses = {"l1": F.l1_loss(self.translate(batch["A"]).float(), real_b)}
+    def validation_losses(self, batch: dict[str, Any], pairs: dict[str, tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
+        fake_b, real_b = pairs[""]
+        real_a = batch["A"].float()
+        losses = {"l1": F.l1_loss(fake_b.float(), real_b.float())}
         if real_a.shape == real_b.shape:  # the do-nothing baseline: how far the input itself is from the target
-            losses["l1_input"] = F.l1_loss(real_a, real_b)
+            losses["l1_input"] = F.l1_loss(real_a, real_b.float())
         return losses
 
     @override
