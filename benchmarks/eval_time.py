@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
 from lit_translate.cli import TranslateCLI
 from lit_translate.data.synthetic import SyntheticPairs
+from lit_translate.evaluation.standins import random_alexnet_features_state, random_inception_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import IterationTimer, append_row, commit, device_name  # noqa: E402
@@ -51,20 +51,8 @@ def write_aligned(root: Path, split: str, count: int, size: int) -> None:
 
 def random_weight_files(folder: Path) -> tuple[Path, Path]:
     """Random-valued InceptionV3 (torch-fidelity layout) and AlexNet-features files: same cost as the real ones."""
-    import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
-    import torchvision
-
-    original = (tf_inception.load_state_dict_from_url, nn.Module.load_state_dict)
-    tf_inception.load_state_dict_from_url = lambda *a, **k: {}
-    nn.Module.load_state_dict = lambda self, *a, **k: None
-    try:
-        inception = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"]).state_dict()
-    finally:
-        tf_inception.load_state_dict_from_url, nn.Module.load_state_dict = original
-    alexnet = torchvision.models.alexnet(weights=None).state_dict()
-    alexnet = {k: v for k, v in alexnet.items() if k.startswith("features.")}
-    torch.save(inception, folder / "inception_random.pth")
-    torch.save(alexnet, folder / "alexnet_random.pth")
+    torch.save(random_inception_state(), folder / "inception_random.pth")
+    torch.save(random_alexnet_features_state(), folder / "alexnet_random.pth")
     return folder / "inception_random.pth", folder / "alexnet_random.pth"
 
 

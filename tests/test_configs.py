@@ -37,3 +37,19 @@ def test_single_optimizer_flag_is_rejected(tmp_path):
     # Automatic optimizer arguments would replace the method's two optimizers with one.
     with pytest.raises(SystemExit):
         run_cli(["-c", str(DEMOS[0]), "--optimizer", "Adam", "--trainer.default_root_dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=config_id)
+def test_recipes_rank_checkpoints_on_validation_metrics_only(recipe, tmp_path):
+    """Never a test metric (mmagic's leak); an image metric is monitored only in epochs where it is computed."""
+    from lit_translate.evaluation import TranslationMetrics
+    from lit_translate.evaluation.metrics import METRIC_NAMES
+
+    cli = run_cli(["-c", str(recipe), "--trainer.default_root_dir", str(tmp_path)])
+    checkpoint = cli.trainer.checkpoint_callback
+    if checkpoint.monitor is None:
+        return
+    assert checkpoint.monitor.startswith("val/"), f"{recipe.name} ranks checkpoints on {checkpoint.monitor}"
+    if checkpoint.monitor.split("/", 1)[1].split("_")[0] in METRIC_NAMES:
+        (metrics,) = [cb for cb in cli.trainer.callbacks if isinstance(cb, TranslationMetrics)]
+        assert metrics.enabled and metrics.every_n_epochs == checkpoint._every_n_epochs

@@ -23,6 +23,7 @@ _EXPORTS = {
         "to_unit",
     ],
     "report": ["EvaluationReport", "write_report"],
+    "standins": ["random_alexnet_features_state", "random_inception_state"],
     "weights": [
         "WEIGHTS",
         "WeightsChecksumError",
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
         to_unit,
     )
     from lit_translate.evaluation.report import EvaluationReport, write_report
+    from lit_translate.evaluation.standins import random_alexnet_features_state, random_inception_state
     from lit_translate.evaluation.weights import (
         WEIGHTS,
         WeightsChecksumError,
@@ -78,6 +80,8 @@ __all__ = [
     "build_inception",
     "build_lpips_net",
     "fetch",
+    "random_alexnet_features_state",
+    "random_inception_state",
     "resolve_weights",
     "to_lpips_input",
     "to_rgb",
