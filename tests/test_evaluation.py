@@ -646,8 +646,14 @@ def test_write_report(tmp_path):
     text = md_path.read_text()
     assert "| test/fid | 119.5 |" in text and "| inference mode | train |" in text and "| images | 106 |" in text
     assert "runs/x/last.ckpt" in text and "lit_translate.methods.Pix2Pix" in text
-    _, md_path = write_report(tmp_path / "two", {"test/fid_ab": 1.0}, {"ab": 120, "ba": 140}, "eval", None, None, "val")
-    assert "ab: 120, ba: 140" in md_path.read_text() and "(no config recorded)" in md_path.read_text()
+    assert record["weights"] == {} and "Custom metric networks" not in text
+    registered = {"features": {"name": "inception", "file": "/w/x.pth", "sha256": "6726825d" * 8, "registered": True}}
+    _, md_path = write_report(tmp_path / "two", {"test/fid_ab": 1.0}, {"ab": 120, "ba": 140}, "eval", None, None,
+                              "val", weights=registered)
+    text = md_path.read_text()
+    assert "ab: 120, ba: 140" in text and "(no config recorded)" in text
+    assert "| FID/KID network | inception: /w/x.pth (sha256 6726825d6726..., registered file) |" in text
+    assert "Custom metric networks" not in text
 
 
 def test_evaluation_report_after_test(tmp_path):
@@ -708,7 +714,13 @@ def test_cli_test_on_a_pix2pix_demo_checkpoint_writes_the_report_with_local_weig
     assert record["checkpoint"] == str(checkpoint)
     assert record["config"]["model"]["class_path"] == "lit_translate.methods.Pix2Pix"
     assert record["samples"] == {"file": "samples.png", "columns": "input | output | target"}
+    assert record["weights"]["features"] == {"name": "inception", "file": str(inception_file),
+                                             "sha256": file_sha256(inception_file), "registered": False}
+    assert record["weights"]["lpips"]["file"] == str(random_alexnet_file)
+    assert record["weights"]["lpips"]["registered"] is False
     text = (report_dir / "report.md").read_text()
     assert "| images | 16 |" in text and "![samples](samples.png)" in text and "| test/lpips |" in text
+    assert f"| FID/KID network | inception: {inception_file} (sha256 " in text
+    assert "**Custom metric networks**" in text  # stand-in weights: the report says its numbers mean nothing
     with Image.open(report_dir / "samples.png") as grid:  # 3 rows x 3 columns of 64 px tiles, 2 px padding
         assert grid.size == (3 * 66 + 2, 3 * 66 + 2)

@@ -47,7 +47,13 @@ from torchmetrics.image import (
 )
 from typing_extensions import override
 
-from lit_translate.evaluation.weights import LPIPS_BACKBONES, LPIPS_LINEAR_SHA256, file_sha256, resolve_weights
+from lit_translate.evaluation.weights import (
+    LPIPS_BACKBONES,
+    LPIPS_LINEAR_SHA256,
+    describe_file,
+    file_sha256,
+    resolve_weights,
+)
 
 ValueRange = tuple[float, float]
 METRIC_NAMES = ("fid", "kid", "lpips", "psnr", "ssim")
@@ -130,15 +136,19 @@ class SharedFeatures(nn.Module):
 def build_inception(weights: str | None = None) -> nn.Module:
     """Build torch-fidelity's InceptionV3 (2048-d pool features, uint8 input) from the resolved weight file.
 
+    The returned module's ``weights_file`` attribute is the file it was loaded from.
+
     Raises:
         WeightsUnavailableError: offline and not cached (see :func:`~lit_translate.evaluation.resolve_weights`).
     """
     from torchmetrics.image.fid import NoTrainInceptionV3
 
     path = resolve_weights("inception", weights)
-    return NoTrainInceptionV3(
+    net = NoTrainInceptionV3(
         name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path)
     )
+    net.weights_file = path
+    return net
 
 
 _BACKBONE_KEY = re.compile(r"^(?:slice\d+|slices\.\d+)\.(\d+)\.(.+)$")
@@ -157,7 +167,8 @@ def build_lpips_net(net: str = "alex", backbone_weights: str | None = None) -> n
         backbone_weights: explicit torchvision weight file; None = the torch.hub cache (or a download).
 
     Returns:
-        The LPIPS module (eval mode, no gradients); ``net(img1, img2)`` takes float [-1, 1] RGB images.
+        The LPIPS module (eval mode, no gradients); ``net(img1, img2)`` takes float [-1, 1] RGB images. Its
+        ``weights_file`` attribute is the backbone file it was loaded from.
     """
     from torchmetrics.functional.image import lpips as tm_lpips
 
@@ -184,6 +195,7 @@ def build_lpips_net(net: str = "alex", backbone_weights: str | None = None) -> n
             )
         mapped[key] = state[source]
     model.net.load_state_dict(mapped, strict=True)
+    model.weights_file = path
     return model.eval().requires_grad_(False)
 
 
@@ -312,6 +324,7 @@ class TranslationMetrics(Callback):
         self.results: dict[str, float] = {}
         self.num_images: dict[str, int] = {}
         self.last_stage: str | None = None
+        self.weight_files: dict[str, dict[str, str | bool]] = {}
         self._features: SharedFeatures | None = None
         self._lpips_model: nn.Module | None = None
         self._metrics: dict[str, nn.ModuleDict] = {}
@@ -329,10 +342,16 @@ class TranslationMetrics(Callback):
             if self.feature_extractor is not None:
                 net = self.feature_extractor.eval().requires_grad_(False)
                 self._features = SharedFeatures(net, _num_features(net))
+                name = type(net).__name__
+                self.weight_files["features"] = {"name": name, "file": f"custom feature_extractor {name}",
+                                                 "sha256": "", "registered": False}
             else:
-                self._features = SharedFeatures(build_inception(self.inception_weights), 2048)
+                inception = build_inception(self.inception_weights)
+                self._features = SharedFeatures(inception, 2048)
+                self.weight_files["features"] = describe_file("inception", inception.weights_file)
         if paired and self.lpips and self._lpips_model is None:
             self._lpips_model = build_lpips_net(self.lpips_net, self.lpips_backbone_weights)
+            self.weight_files["lpips"] = describe_file(LPIPS_BACKBONES[self.lpips_net], self._lpips_model.weights_file)
 
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:

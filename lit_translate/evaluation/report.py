@@ -25,11 +25,18 @@ _DESCRIPTIONS = {
     "lpips": "LPIPS to the aligned target (lower is better)",
     "psnr": "PSNR in dB, RGB [0, 1], mean over images (higher is better)",
     "ssim": "SSIM, RGB [0, 1], mean over images (higher is better)",
+    "l1": "mean absolute error to the aligned target, images in [-1, 1] (lower is better)",
+    "l1_input": "the do-nothing baseline: L1 of the input itself to the target",
+    "cycle_a": "cycle-consistency L1 of A -> B -> A, images in [-1, 1] (lower is better)",
+    "cycle_b": "cycle-consistency L1 of B -> A -> B, images in [-1, 1] (lower is better)",
 }
+_WEIGHT_ROLES = {"features": "FID/KID network", "lpips": "LPIPS backbone"}
 
 
 def _describe(key: str) -> str:
     name = key.split("/", 1)[-1]
+    if name in _DESCRIPTIONS:
+        return _DESCRIPTIONS[name]
     base, _, tag = name.partition("_")
     text = _DESCRIPTIONS.get(base, "")
     return f"{text}; direction {tag}" if tag and text else text
@@ -49,6 +56,7 @@ def write_report(
     split: str,
     step: int | None = None,
     samples: tuple[Tensor, str] | None = None,
+    weights: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``metrics.json`` and ``report.md`` (and ``samples.png``) into ``out_dir`` (created).
 
@@ -64,6 +72,8 @@ def write_report(
         step: the checkpoint's training step (iterations), when known.
         samples: ``(grid, caption)``: a sample grid ``(3, H, W)`` in [0, 1] (one row per image, the columns named
             by ``caption``, e.g. ``"input | output | target"``), saved as ``samples.png``. Default: None.
+        weights: the metric networks' files by role (``"features"``, ``"lpips"``), as
+            :func:`~lit_translate.evaluation.weights.describe_file` gives them. Default: None.
 
     Returns:
         ``(metrics.json path, report.md path)``.
@@ -92,6 +102,7 @@ def write_report(
         "step": step,
         "created": created,
         "samples": {"file": "samples.png", "columns": samples[1]} if samples is not None else None,
+        "weights": weights or {},
         "config": config_data,
     }
     json_path = out / "metrics.json"
@@ -112,12 +123,16 @@ def write_report(
         f"| checkpoint | {checkpoint or '(weights in memory)'} |",
         f"| step | {step if step is not None else 'unknown'} |",
         f"| created (UTC) | {created} |",
-        "",
-        "## Metrics",
-        "",
-        "| metric | value | meaning |",
-        "|---|---:|---|",
     ]
+    for role, info in (weights or {}).items():
+        status = "registered file" if info.get("registered") else "CUSTOM, not the registered file"
+        digest = f"sha256 {str(info['sha256'])[:12]}..., " if info.get("sha256") else ""
+        lines.append(f"| {_WEIGHT_ROLES.get(role, role)} | {info['name']}: {info['file']} ({digest}{status}) |")
+    lines += ["", "## Metrics", ""]
+    if any(not info.get("registered") for info in (weights or {}).values()):
+        lines += ["**Custom metric networks** (see the table above): FID/KID/LPIPS values are not comparable with "
+                  "published numbers.", ""]
+    lines += ["| metric | value | meaning |", "|---|---:|---|"]
     lines += [f"| {key} | {float(value):.6g} | {_describe(key)} |" for key, value in sorted(metrics.items())]
     if not metrics:
         lines.append("| (none logged) | | |")
@@ -208,8 +223,14 @@ class EvaluationReport(Callback):
             split=split,
             step=step,
             samples=samples,
+            weights=_weight_files(trainer),
         )
         rank_zero_info(f"Evaluation report: {self.last_paths[1]}\n  metrics:  {self.last_paths[0]}")
+
+
+def _weight_files(trainer: Trainer) -> dict[str, dict[str, Any]]:
+    metrics = [cb for cb in trainer.callbacks if isinstance(cb, TranslationMetrics) and cb.enabled]
+    return dict(metrics[0].weight_files) if metrics else {}
 
 
 def _num_images(trainer: Trainer, split: str) -> dict[str, int] | int:

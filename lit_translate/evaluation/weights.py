@@ -158,6 +158,17 @@ def matches(spec: WeightsFile, path: str | Path) -> bool:
     return digest == spec.sha256 if spec.sha256 else digest.startswith(spec.sha256_prefix)
 
 
+def describe_file(name: str, path: str | Path) -> dict[str, str | bool]:
+    """Describe a resolved weight file for reports: ``{"name", "file", "sha256", "registered"}``.
+
+    ``registered`` is False for custom weights (another file than the registry's): their metric values are not
+    comparable with published ones.
+    """
+    path = Path(path)
+    registered = matches(get_spec(name), path)
+    return {"name": name, "file": str(path), "sha256": _cached_sha256(path), "registered": registered}
+
+
 def verify(spec: WeightsFile, path: str | Path) -> Path:
     """Check ``path`` against ``spec``'s checksum.
 
@@ -366,6 +377,7 @@ __all__ = [
     "WeightsFile",
     "WeightsUnavailableError",
     "cache_dir",
+    "describe_file",
     "download",
     "fetch",
     "file_sha256",
