@@ -272,6 +272,8 @@ class TranslationMetrics(Callback):
     The metric networks are built at ``setup`` (so that missing weights fail at once, with the fix in the
     message) from :func:`~lit_translate.evaluation.resolve_weights`, and live in this callback, never in
     checkpoints. Metric states are moved to the module's device on use and reset after every compute.
+    :attr:`weight_files` records the file of each metric network built (``"features"``, ``"lpips"``: path, sha256,
+    whether it is the registered pretrained file), which the report copies.
 
     Args:
         every_n_epochs: during fit, evaluate after every this many epochs. Default: 1.

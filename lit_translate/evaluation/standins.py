@@ -8,7 +8,8 @@ file name: lit_translate then treats them as custom weights (with a warning) ins
 A plain random initialisation is not enough for InceptionV3: with BatchNorm's default statistics (mean 0,
 variance 1) the activations shrink layer after layer and the 2048-d features come out around 1e-8, so every
 FID is 0. :func:`random_inception_state` therefore sets each BatchNorm's statistics from a forward pass over
-random images (data-dependent initialisation), which keeps the features of order one.
+random images (data-dependent initialisation), which keeps the features from vanishing (FID then comes out
+large and meaningless, rather than 0).
 """
 
 from __future__ import annotations
