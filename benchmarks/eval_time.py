@@ -33,7 +33,7 @@ from lit_translate.data.synthetic import SyntheticPairs
 from lit_translate.evaluation.standins import random_alexnet_features_state, random_inception_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import IterationTimer, append_row, commit, device_name  # noqa: E402
+from throughput import IterationTimer, commit, device_name, record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,11 +118,7 @@ def main() -> None:
         f"{all_warm:.1f} s = {all_warm / epoch:.2f} epochs (first pass {all_first:.1f} s) | "
         f"{cheap_warm:.1f} s = {cheap_warm / epoch:.2f} epochs | {device_name()} | `{commit()}` |"
     )
-    command = "python " + " ".join(sys.argv)
-    print(line)
-    print(f"command: {command}")
-    if not args.no_write:
-        append_row("Evaluation time", line + f" `{command}` |")
+    record("Evaluation time", line, write=not args.no_write)
 
 
 if __name__ == "__main__":

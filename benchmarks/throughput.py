@@ -78,6 +78,15 @@ def append_row(section: str, row: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def record(section: str, line: str, write: bool) -> None:
+    """Print a table row and the command that made it; with ``write``, add both to ``section``'s table."""
+    command = "python " + " ".join(sys.argv)
+    print(line)
+    print(f"command: {command}")
+    if write:
+        append_row(section, line + f" `{command}` |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", default="configs/pix2pix/facades.yaml")
@@ -119,11 +128,7 @@ def main() -> None:
         f"| {datetime.date.today()} | {method} | `{args.recipe}` | {size} px, batch {args.batch_size}, "
         f"{args.precision} | {its:.2f} it/s | {peak} | {device_name()} | `{commit()}` |"
     )
-    command = "python " + " ".join(sys.argv)
-    print(line)
-    print(f"command: {command}")
-    if not args.no_write:
-        append_row("Training throughput", line + f" `{command}` |")
+    record("Training throughput", line, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -24,11 +24,14 @@ import pytest
 import scipy.linalg
 import torch
 import yaml
-from conftest import ROOT
+from conftest import CONFIGS, ROOT, tiny_args
 from lightning.pytorch import Callback, LightningModule, Trainer
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 
+from lit_translate.cli import main as cli_main
+from lit_translate.data.paired import SYNTHETIC_EVAL_SIZE
 from lit_translate.evaluation import (
     WEIGHTS,
     EvaluationReport,
@@ -685,19 +688,13 @@ def test_cli_test_on_a_pix2pix_demo_checkpoint_writes_the_report_with_local_weig
     tmp_path, inception_state, random_alexnet_file
 ):
     """`lit-translate test --ckpt_path CKPT` with Inception and AlexNet given as local files, offline."""
-    from conftest import CONFIGS, tiny_args
-    from PIL import Image
-
-    from lit_translate.cli import main
-    from lit_translate.data.paired import SYNTHETIC_EVAL_SIZE
-
     inception_file = tmp_path / "my_inception.pth"  # another name: taken as deliberate custom weights
     torch.save(inception_state, inception_file)
     run = tmp_path / "run"
-    main(["fit", "-c", str(CONFIGS / "pix2pix" / "demo.yaml"), *tiny_args(run, steps=2)])
+    cli_main(["fit", "-c", str(CONFIGS / "pix2pix" / "demo.yaml"), *tiny_args(run, steps=2)])
     checkpoint = run / "checkpoints" / "last.ckpt"
     with quiet_custom_weights():
-        main(["test", "--ckpt_path", str(checkpoint), "--metrics.fid", "true", "--metrics.kid", "true",
+        cli_main(["test", "--ckpt_path", str(checkpoint), "--metrics.fid", "true", "--metrics.kid", "true",
               "--metrics.lpips", "true", "--metrics.inception_weights", str(inception_file),
               "--metrics.lpips_backbone_weights", str(random_alexnet_file), "--report.num_samples", "3"])
 
