@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_translate.nets.blocks import resolve_choice
+from lit_translate.choices import resolve_choice
 
 _Objective = Callable[[Tensor, bool, bool], Tensor]
 

@@ -10,6 +10,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
+from lit_translate.choices import check_choice
 from lit_translate.data.io import save_image
 from lit_translate.methods.base import INFERENCE_MODES
 
@@ -50,10 +51,7 @@ class TranslationWriter(BasePredictionWriter):
             )
         pl_module.predict_direction = self.direction
         if self.inference_mode is not None:
-            if self.inference_mode not in INFERENCE_MODES:
-                raise ValueError(
-                    f"--predict_writer.inference_mode must be one of {INFERENCE_MODES}, got {self.inference_mode!r}"
-                )
+            check_choice("--predict_writer.inference_mode", self.inference_mode, INFERENCE_MODES)
             pl_module.inference_mode = self.inference_mode
         Path(self.output_dir).mkdir(parents=True, exist_ok=True)
 

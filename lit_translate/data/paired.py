@@ -15,6 +15,7 @@ from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
+from lit_translate.choices import check_choice
 from lit_translate.data.folder import ImageFolderDataset
 from lit_translate.data.io import (
     SKIP_HINT,
@@ -35,22 +36,6 @@ SYNTHETIC_EVAL_SIZE = 16
 """Number of validation and of test items of the built-in synthetic sets."""
 
 Batch = dict[str, torch.Tensor | str]
-
-
-def check_choice(value: str, allowed: tuple[str, ...], key: str) -> str:
-    """Return ``value`` if it is one of ``allowed``, else raise a ValueError naming ``key`` and the choices.
-
-    Args:
-        value: The configured string.
-        allowed: The accepted values.
-        key: The option name for the message (e.g. ``"direction"``).
-
-    Returns:
-        ``value`` unchanged.
-    """
-    if value not in allowed:
-        raise ValueError(f"{key} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
-    return value
 
 
 def apply_transform(transform: A.Compose, paths: str, **images: np.ndarray) -> dict[str, torch.Tensor]:
@@ -85,7 +70,7 @@ class _PairedBase(Dataset):
         seed: int,
         epoch_counter: SharedEpoch | None,
     ) -> None:
-        self.direction = check_choice(direction, DIRECTIONS, "direction")
+        self.direction = check_choice("direction", direction, DIRECTIONS)
         check_channels(input_channels, "input_channels")
         check_channels(target_channels, "target_channels")
         self.input_channels, self.target_channels = input_channels, target_channels
@@ -137,7 +122,7 @@ def find_pair_layout(root: str | Path, split: str, layout: str = "auto") -> tupl
         FileNotFoundError: The root or the split is missing; the message lists where it looked.
         ValueError: Unknown ``layout``.
     """
-    check_choice(layout, LAYOUTS, "layout")
+    check_choice("layout", layout, LAYOUTS)
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(
@@ -572,8 +557,8 @@ class PairedDataModule(_DataModuleBase):
             predict_dir,
         )
         self.save_hyperparameters()
-        self.layout = check_choice(layout, LAYOUTS, "layout")
-        self.direction = check_choice(direction, DIRECTIONS, "direction")
+        self.layout = check_choice("layout", layout, LAYOUTS)
+        self.direction = check_choice("direction", direction, DIRECTIONS)
         if synthetic_size < 1:
             raise ValueError(f"synthetic_size must be >= 1, got {synthetic_size}")
         self.splits = {"train": train_split, "val": val_split, "test": test_split}

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lit_translate.choices import check_choice
+
 LABEL_COLOURS = np.array([[0, 0, 170], [255, 85, 0], [0, 200, 80], [255, 255, 0], [0, 220, 255]], np.uint8)
 """Label-map colours of ``SyntheticPairs``: index 0 is the background, 1-4 the shape classes."""
 
@@ -242,8 +244,7 @@ class SyntheticUnpaired:
 
     def _layout(self, domain: str, index: int) -> list[Shape]:
         """Return the shapes of item ``index`` of ``domain``."""
-        if domain not in self.sizes:
-            raise ValueError(f"domain must be one of {sorted(self.sizes)}, got {domain!r}")
+        check_choice("domain", domain, self.sizes)
         _check_index(index, self.sizes[domain], f"SyntheticUnpaired domain {domain}")
         rng = _split_rng(self.seed, self.split, 1 if domain == "A" else 2, index)
         return random_layout(rng, self.canvas, len(PALETTE_A))

@@ -47,7 +47,8 @@ from torchmetrics.image import (
 )
 from typing_extensions import override
 
-from lit_translate.evaluation.weights import (
+from lit_translate.choices import check_choice
+from lit_translate.weights import (
     LPIPS_BACKBONES,
     LPIPS_LINEAR_SHA256,
     describe_file,
@@ -172,8 +173,7 @@ def build_lpips_net(net: str = "alex", backbone_weights: str | None = None) -> n
     """
     from torchmetrics.functional.image import lpips as tm_lpips
 
-    if net not in LPIPS_BACKBONES:
-        raise ValueError(f"lpips_net must be one of {sorted(LPIPS_BACKBONES)}, got {net!r}")
+    check_choice("lpips_net", net, LPIPS_BACKBONES)
     path = resolve_weights(LPIPS_BACKBONES[net], backbone_weights)
     linear = Path(tm_lpips.__file__).parent / "lpips_models" / f"{net}.pth"
     if linear.is_file() and file_sha256(linear) != LPIPS_LINEAR_SHA256[net]:
@@ -313,8 +313,7 @@ class TranslationMetrics(Callback):
             raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
         if kid_subset_size < 2:
             raise ValueError(f"kid_subset_size must be >= 2, got {kid_subset_size}")
-        if lpips_net not in LPIPS_BACKBONES:
-            raise ValueError(f"lpips_net must be one of {sorted(LPIPS_BACKBONES)}, got {lpips_net!r}")
+        check_choice("lpips_net", lpips_net, LPIPS_BACKBONES)
         self.every_n_epochs = every_n_epochs
         self.fid, self.kid, self.lpips, self.psnr, self.ssim = fid, kid, lpips, psnr, ssim
         self.kid_subset_size = kid_subset_size

@@ -73,7 +73,7 @@ def write_report(
         samples: ``(grid, caption)``: a sample grid ``(3, H, W)`` in [0, 1] (one row per image, the columns named
             by ``caption``, e.g. ``"input | output | target"``), saved as ``samples.png``. Default: None.
         weights: the metric networks' files by role (``"features"``, ``"lpips"``), as
-            :func:`~lit_translate.evaluation.weights.describe_file` gives them. Default: None.
+            :func:`~lit_translate.weights.describe_file` gives them. Default: None.
 
     Returns:
         ``(metrics.json path, report.md path)``.

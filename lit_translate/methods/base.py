@@ -26,6 +26,8 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from typing_extensions import override
 
+from lit_translate.choices import check_choice
+
 InferenceMode = Literal["eval", "train"]
 INFERENCE_MODES = ("eval", "train")
 RNG_STATE_KEYS = frozenset({"torch", "cuda", "generator", "numpy", "python"})
@@ -50,8 +52,7 @@ def inference_context(net: nn.Module, mode: InferenceMode) -> Iterator[None]:
         net: the network to run.
         mode: ``"eval"`` or ``"train"``.
     """
-    if mode not in INFERENCE_MODES:
-        raise ValueError(f"inference_mode must be one of {INFERENCE_MODES}, got {mode!r}")
+    check_choice("inference_mode", mode, INFERENCE_MODES)
     was_training = net.training
     saved = [buf.clone() for buf in net.buffers()] if mode == "train" else []
     net.train(mode == "train")
@@ -92,10 +93,8 @@ class TranslationModule(LightningModule):
         max_skipped_steps: int = 20,
     ) -> None:
         super().__init__()
-        if inference_mode not in INFERENCE_MODES:
-            raise ValueError(f"inference_mode must be one of {INFERENCE_MODES}, got {inference_mode!r}")
-        if on_nonfinite not in NONFINITE_POLICIES:
-            raise ValueError(f"on_nonfinite must be one of {NONFINITE_POLICIES}, got {on_nonfinite!r}")
+        check_choice("inference_mode", inference_mode, INFERENCE_MODES)
+        check_choice("on_nonfinite", on_nonfinite, NONFINITE_POLICIES)
         if max_skipped_steps < 1:
             raise ValueError(f"max_skipped_steps must be >= 1, got {max_skipped_steps}")
         self.automatic_optimization = False

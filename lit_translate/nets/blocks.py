@@ -7,37 +7,15 @@ reference networks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
-from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
 
-T = TypeVar("T")
+from lit_translate.choices import resolve_choice
 
 NormFactory = Callable[[int], nn.Module]
-
-
-def resolve_choice(argument: str, value: str, options: Mapping[str, T]) -> T:
-    """Look up a string option in a map of allowed values.
-
-    Args:
-        argument: Name of the argument being resolved, used in the error message.
-        value: The value that was passed.
-        options: Map from allowed values to what they resolve to.
-
-    Returns:
-        ``options[value]``.
-
-    Raises:
-        ValueError: If ``value`` is not a key of ``options``; the message names the argument, the bad
-            value and the allowed values.
-    """
-    if value not in options:
-        allowed = ", ".join(repr(key) for key in options)
-        raise ValueError(f"Unknown {argument}={value!r}; allowed values: {allowed}.")
-    return options[value]
 
 
 def _identity(num_features: int) -> nn.Module:

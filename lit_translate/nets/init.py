@@ -7,7 +7,7 @@ from collections.abc import Callable
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from lit_translate.nets.blocks import resolve_choice
+from lit_translate.choices import resolve_choice
 
 _WEIGHTED_LAYERS = (
     nn.Conv1d,
