@@ -15,15 +15,11 @@ from typing import Any
 import torch
 from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, Trainer
-from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
 from lit_translate.callbacks import (
-    AtomicCheckpointIO,
     Preemption,
     RankSyncCheck,
     RunCheckpoint,
@@ -31,10 +27,8 @@ from lit_translate.callbacks import (
     TranslationWriter,
 )
 from lit_translate.evaluation import EvaluationReport, TranslationMetrics
-from lit_translate.loggers import RunCSVLogger
 from lit_translate.methods.base import TranslationModule
-
-DEFAULT_ROOT = "runs/default"
+from lit_translate.trainer import DEFAULT_ROOT, RunTrainer
 
 
 class RunConfigSaver(SaveConfigCallback):
@@ -55,6 +49,7 @@ class TranslateCLI(LightningCLI):
             datamodule_class=LightningDataModule,
             subclass_mode_model=True,
             subclass_mode_data=True,
+            trainer_class=RunTrainer,  # run-directory loggers, atomic checkpoints (lit_translate/trainer.py)
             auto_configure_optimizers=False,  # methods own their optimizers (two or more)
             save_config_callback=RunConfigSaver,
             save_config_kwargs={"overwrite": True},
@@ -95,26 +90,6 @@ class TranslateCLI(LightningCLI):
                     if run_id is not None:  # a resumed run continues the same W&B run
                         logger.init_args.id = run_id
                         rank_zero_info(f"Resuming W&B run {run_id}")
-
-    @override
-    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Trainer:
-        root = config.get("default_root_dir") or DEFAULT_ROOT
-        if config.get("logger") in (None, True):
-            # One directory per run (no version_N folders), so that --ckpt_path last finds the run again.
-            config["logger"] = [
-                TensorBoardLogger(save_dir=root, name="", version=""),
-                RunCSVLogger(save_dir=root, resume_truncates=self.subcommand == "fit"),
-            ]
-        if config.get("logger") is not False:
-            callbacks = [*callbacks, LearningRateMonitor(logging_interval="epoch")]
-        if config.get("enable_checkpointing") is False:  # honour it: drop the forced checkpoint callback
-            callbacks = [cb for cb in callbacks if not isinstance(cb, RunCheckpoint)]
-        plugins = config.get("plugins") or []
-        plugins = list(plugins) if isinstance(plugins, list | tuple) else [plugins]
-        if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
-            plugins.append(AtomicCheckpointIO())  # a killed write never destroys the previous checkpoint
-        config["plugins"] = plugins
-        return super()._instantiate_trainer(config, callbacks)
 
     def after_fit(self) -> None:
         """Print where the run's files are."""

@@ -17,6 +17,8 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
+from lit_translate import compat
+
 TMP_MARKER = ".tmp-"
 
 
@@ -121,7 +123,7 @@ class RunCheckpoint(ModelCheckpoint):
             auto_insert_metric_name=True,
             save_on_exception=save_on_exception,
         )
-        self._every_n_epochs = every_n_epochs
+        compat.set_epoch_interval(self, every_n_epochs)
         self._wandb_run_id: str | None = None
 
     @override
@@ -144,19 +146,24 @@ class RunCheckpoint(ModelCheckpoint):
         self._wandb_run_id = str(wandb[0].version) if wandb and wandb[0].version else None
 
     @override
-    def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
-        # Flush the loggers first, so that a crash after this checkpoint loses no logged step before it.
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        # Called before every checkpoint is written: flush the loggers first, so that a crash after this
+        # checkpoint loses no logged step before it.
         for logger in trainer.loggers:
             logger.save()
-        super()._save_checkpoint(trainer, filepath)
 
     @override
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # The last iteration is always in last.ckpt, whatever the periodic intervals are.
-        if self.save_last and trainer.global_step != self._last_global_step_saved and not trainer.interrupted:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-            self._last_global_step_saved = trainer.global_step
+        if self.save_last and trainer.global_step != compat.last_saved_step(self) and not trainer.interrupted:
+            compat.save_last(self, trainer)
+            compat.mark_saved(self, trainer.global_step)
             rank_zero_info(f"Final checkpoint: {self.last_model_path}")
+
+    def save_last_now(self, trainer: Trainer) -> str:
+        """Write ``last.ckpt`` at once (pre-emption, interrupts) and return its path."""
+        compat.save_last(self, trainer)
+        return self.last_model_path
 
     @override
     def on_train_batch_end(
@@ -165,21 +172,25 @@ class RunCheckpoint(ModelCheckpoint):
         # Lightning's own manual-optimization branch ignores train_time_interval and warns on every save, and
         # its automatic branch reads the automatic loop's step counter (0 here). global_step counts iterations
         # in lit_translate (docs/architecture.md), so the interval logic is applied to it directly.
-        if self._should_skip_saving_checkpoint(trainer):
+        if compat.skip_saving(self, trainer):
             return
-        due_step = self._every_n_train_steps >= 1 and trainer.global_step % self._every_n_train_steps == 0
-        due_time = False
-        if self._train_time_interval is not None and self._last_time_checked is not None:
-            now = time.monotonic()
-            elapsed = now - self._last_time_checked >= self._train_time_interval.total_seconds()
-            due_time = bool(trainer.strategy.broadcast(elapsed))  # one decision for all ranks
-            if due_time:
-                self._last_time_checked = now
-        if not (due_step or due_time):
+        every = compat.train_step_interval(self)
+        due_step = every >= 1 and trainer.global_step % every == 0
+        if not (due_step or self._due_by_time(trainer)):
             return
-        candidates = self._monitor_candidates(trainer)
+        candidates = compat.monitor_candidates(self, trainer)
         if self.monitor is not None and self.monitor not in candidates:
-            self._defer_save_until_validation = True
+            compat.defer_save_until_validation(self)
             return
-        self._save_topk_checkpoint(trainer, candidates)
-        self._save_last_checkpoint(trainer, candidates)
+        compat.save_top_k_and_last(self, trainer, candidates)
+
+    def _due_by_time(self, trainer: Trainer) -> bool:
+        """Whether ``train_time_interval`` has elapsed since the last time save (one decision for all ranks)."""
+        interval, last = compat.train_time_interval(self), compat.time_last_checked(self)
+        if interval is None or last is None:
+            return False
+        now = time.monotonic()
+        due = bool(trainer.strategy.broadcast(now - last >= interval.total_seconds()))
+        if due:
+            compat.set_time_last_checked(self, now)
+        return due

@@ -72,8 +72,7 @@ class Preemption(Callback):
         rank_zero_info(f"{self.signal_name} received: checkpointing at step {trainer.global_step} and stopping")
         checkpoint = trainer.checkpoint_callback
         if isinstance(checkpoint, RunCheckpoint) and checkpoint.save_last:
-            checkpoint._save_last_checkpoint(trainer, checkpoint._monitor_candidates(trainer))
-            self.saved_path = checkpoint.last_model_path
+            self.saved_path = checkpoint.save_last_now(trainer)
         else:
             rank_zero_warn("pre-emption: no checkpoint callback with save_last; nothing was saved")
         job = slurm_job_id()

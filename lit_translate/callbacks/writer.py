@@ -44,12 +44,8 @@ class TranslationWriter(BasePredictionWriter):
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.output_dir is None:
             raise ValueError("predict needs an output folder: pass --predict_writer.output_dir DIR")
-        if self.direction not in getattr(pl_module, "directions", ("AtoB",)):
-            raise ValueError(
-                f"--predict_writer.direction {self.direction!r} is not available for {type(pl_module).__name__};"
-                f" choose one of {pl_module.directions}"
-            )
-        pl_module.predict_direction = self.direction
+        check_choice("--predict_writer.direction", self.direction, pl_module.targets)
+        pl_module.predict_target = self.direction
         if self.inference_mode is not None:
             check_choice("--predict_writer.inference_mode", self.inference_mode, INFERENCE_MODES)
             pl_module.inference_mode = self.inference_mode

@@ -9,7 +9,9 @@ from __future__ import annotations
 import warnings
 
 import albumentations as A
+import numpy as np
 import torch
+from albumentations.augmentations.crops.transforms import CropSizeError
 from albumentations.pytorch import ToTensorV2
 
 
@@ -97,3 +99,23 @@ def to_uint8(image: torch.Tensor) -> torch.Tensor:
         uint8 tensor of the same shape; a uint8 image normalised by ``build_transform`` round-trips exactly.
     """
     return ((image.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def apply_transform(transform: A.Compose, paths: str, **images: np.ndarray) -> dict[str, torch.Tensor]:
+    """Run a pipeline, re-raising size errors with the file names and the options to check.
+
+    Args:
+        transform: The (already seeded) pipeline.
+        paths: The source file(s), for the message.
+        **images: The pipeline's inputs (``image=...``, optionally ``target=...``).
+
+    Returns:
+        The pipeline's output dict.
+    """
+    try:
+        return transform(**images)
+    except (ValueError, CropSizeError) as err:
+        raise ValueError(
+            f"cannot transform {paths}: {err}. Check --data.load_size/crop_size/resize/crop against the "
+            f"image size"
+        ) from err

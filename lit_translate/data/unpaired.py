@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
+from typing import Any
 
 import albumentations as A
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from typing_extensions import override
 
+from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, ResizeCropDataModule, check_root
 from lit_translate.data.io import (
     SKIP_HINT,
     check_channels,
@@ -19,10 +21,9 @@ from lit_translate.data.io import (
     load_image,
     warn_skipped,
 )
-from lit_translate.data.paired import SYNTHETIC_EVAL_SIZE, _DataModuleBase, apply_transform, check_root
 from lit_translate.data.sampling import SharedEpoch, sample_seed
 from lit_translate.data.synthetic import SyntheticUnpaired
-from lit_translate.data.transforms import build_transform
+from lit_translate.data.transforms import apply_transform, build_transform
 
 DOMAINS = ("A", "B")
 
@@ -179,85 +180,28 @@ class SyntheticUnpairedDataset(_UnpairedBase):
         return image, self.synthetic.path(domain, index)
 
 
-class UnpairedDataModule(_DataModuleBase):
+class UnpairedDataModule(ResizeCropDataModule):
     """Unpaired data for CycleGAN-style methods (the constructor is the ``data:`` config schema).
 
-    Batches: ``{"A": (N, input_channels, H, W), "B": (N, target_channels, H, W)`` float32 in [-1, 1],
-    ``"A_path", "B_path": list[str]}``; see ``UnpairedImageDataset`` for how A and B are drawn. Validation
-    draws its B images with epoch 0, so the validation pairs stay fixed across epochs.
+    ``root`` holds ``trainA/``, ``trainB/``, ``testA/``, ``testB/`` (optionally ``valA/``, ``valB/``); splits are
+    folder prefixes. With ``root`` None the built-in ``SyntheticUnpaired`` set is used (``synthetic_size`` train
+    images per domain, 16 val and 16 test). Batches: ``{"A": (N, input_channels, H, W), "B": (N,
+    target_channels, H, W)`` float32 in [-1, 1], ``"A_path", "B_path": list[str]}``; see
+    ``UnpairedImageDataset`` for how A and B are drawn. Validation draws its B images with epoch 0, so the
+    validation pairs stay fixed across epochs.
 
     Args:
-        root: Dataset root with ``trainA/``, ``trainB/``, ``testA/``, ``testB/`` (optionally ``valA/``,
-            ``valB/``); None uses the built-in ``SyntheticUnpaired`` set (``synthetic_size`` train images per
-            domain, 16 val and 16 test). Default None.
-        load_size: Resize size (training). Default 286.
-        crop_size: Crop size; evaluation images come out at this size when ``crop``. Default 256.
-        resize: Resize to ``load_size`` first. Default True.
-        crop: Random crop (training) / resize or center crop (evaluation) to ``crop_size``. Default True.
-        flip: Random horizontal flip in training. Default True.
-        input_channels: Channels of domain A, 1 or 3. Default 3.
-        target_channels: Channels of domain B, 1 or 3. Default 3.
-        batch_size: Training batch size per rank. Default 1.
-        val_batch_size: Validation/test batch size per rank. Default 4.
-        num_workers: DataLoader workers per loader. Default 2.
-        seed: Seed of shuffling, B draws and augmentation, >= 0. Default 0.
-        train_split: Training split prefix. Default ``"train"``.
-        val_split: Validation split prefix. Default None: ``"val"`` when ``valA/`` and ``valB/`` exist, else
-            the test split with a WARNING (use it for sample grids, never for checkpoint selection).
-        test_split: Test split prefix. Default ``"test"``.
-        synthetic_size: Training images per domain of the synthetic set (``root`` None). Default 400.
-        predict_dir: Folder of input images for ``predict`` (any size, batch size 1). Default None.
-        skip_unreadable: When a dataset is set up, decode every file (in threads) and drop the unreadable ones
-            (empty, truncated, not an image, broken symbolic link, over Pillow's size limit), logging one WARNING
-            per split with the count and up to 5 examples; it is an error if a domain has none left. Default
-            False: no check up front (no start-up cost), and an unreadable file stops training with an error
-            naming it when it is loaded.
+        **kwargs: The :class:`~lit_translate.data.base.ResizeCropDataModule` and
+            :class:`~lit_translate.data.base.TranslationDataModule` arguments (root, sizes, batch sizes,
+            split prefixes, ...).
     """
 
-    def __init__(
-        self,
-        root: str | None = None,
-        load_size: int = 286,
-        crop_size: int = 256,
-        resize: bool = True,
-        crop: bool = True,
-        flip: bool = True,
-        input_channels: int = 3,
-        target_channels: int = 3,
-        batch_size: int = 1,
-        val_batch_size: int = 4,
-        num_workers: int = 2,
-        seed: int = 0,
-        train_split: str = "train",
-        val_split: str | None = None,
-        test_split: str = "test",
-        synthetic_size: int = 400,
-        predict_dir: str | None = None,
-        skip_unreadable: bool = False,
-    ) -> None:
-        super().__init__(
-            root,
-            load_size,
-            crop_size,
-            resize,
-            crop,
-            flip,
-            input_channels,
-            target_channels,
-            batch_size,
-            val_batch_size,
-            num_workers,
-            seed,
-            predict_dir,
-        )
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.save_hyperparameters()
-        if synthetic_size < 1:
-            raise ValueError(f"synthetic_size must be >= 1, got {synthetic_size}")
-        self.splits = {"train": train_split, "val": val_split, "test": test_split}
-        self.synthetic_size = synthetic_size
-        self.skip_unreadable = skip_unreadable
 
-    def _build(self, role: str) -> Dataset:
+    @override
+    def build_dataset(self, role: str) -> Dataset:
         """Create the unpaired dataset of ``role``."""
         train = role == "train"
         options = {
@@ -270,20 +214,14 @@ class UnpairedDataModule(_DataModuleBase):
         if self.root is None:
             size = self.synthetic_size if train else SYNTHETIC_EVAL_SIZE
             return SyntheticUnpairedDataset(SyntheticUnpaired(size, size, split=role), **options)
-        return UnpairedImageDataset(self.root, self._split(role), skip_unreadable=self.skip_unreadable, **options)
+        split = self.split_name(role)
+        return UnpairedImageDataset(self.root, split, skip_unreadable=self.skip_unreadable, **options)
 
-    def _split(self, role: str) -> str:
-        """Return the split prefix of ``role``; see ``val_split`` for the validation fallback."""
-        split = self.splits[role]
-        if split is not None:
-            return split
+    @override
+    def has_split(self, split: str) -> bool:
+        """Tell whether ``<split>A/`` and ``<split>B/`` both exist under the root."""
         root = check_root(self.root)
-        if all((root / f"val{d}").is_dir() for d in DOMAINS):
-            return "val"
-        test = self.splits["test"]
-        self._log(
-            logging.WARNING,
-            f"no val split (valA/, valB/) under {root}: using {test}A/ and {test}B/ for validation sample "
-            f"grids; metrics on it must not be used for checkpoint selection",
-        )
-        return test
+        return all((root / f"{split}{domain}").is_dir() for domain in DOMAINS)
+
+
+__all__ = ["DOMAINS", "SyntheticUnpairedDataset", "UnpairedDataModule", "UnpairedImageDataset"]

@@ -24,7 +24,7 @@ from typing_extensions import override
 
 from lit_translate.image_pool import ImagePool
 from lit_translate.losses import GANLoss
-from lit_translate.methods.base import InferenceMode, NonFinitePolicy, TranslationModule
+from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Target, TranslationModule
 
 
 class CycleGAN(TranslationModule):
@@ -90,8 +90,8 @@ class CycleGAN(TranslationModule):
         self.pool_a, self.pool_b = ImagePool(pool_size), ImagePool(pool_size)
 
     @override
-    def generator_for(self, direction: str) -> nn.Module:
-        return {"AtoB": self.gen_ab, "BtoA": self.gen_ba}[direction]
+    def generator_for(self, target: Target) -> nn.Module:
+        return {"AtoB": self.gen_ab, "BtoA": self.gen_ba}[target]
 
     @override
     def forward(self, real_a: Tensor) -> Tensor:

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lit_translate.losses import GANLoss, gradient_penalty
-from lit_translate.methods.base import InferenceMode, NonFinitePolicy, TranslationModule
+from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Target, TranslationModule
 
 
 class Pix2Pix(TranslationModule):
@@ -67,7 +67,7 @@ class Pix2Pix(TranslationModule):
         self.lambda_gp = lambda_gp
 
     @override
-    def generator_for(self, direction: str) -> nn.Module:
+    def generator_for(self, target: Target) -> nn.Module:
         return self.generator
 
     @override
