@@ -99,13 +99,15 @@ def mark_saved(callback: ModelCheckpoint, step: int) -> None:
     callback._last_global_step_saved = step
 
 
-def set_epoch_interval(callback: ModelCheckpoint, every_n_epochs: int) -> None:
-    """Set ``every_n_epochs`` after construction (``_every_n_epochs``).
+def set_intervals(callback: ModelCheckpoint, every_n_epochs: int, train_time_interval: Any) -> None:
+    """Set the epoch and time intervals after construction (``_every_n_epochs``, ``_train_time_interval``).
 
-    ``ModelCheckpoint.__init__`` rejects an epoch interval combined with a step or time interval, but its epoch
-    logic is independent of the other two; :class:`~lit_translate.callbacks.RunCheckpoint` combines all three.
+    ``ModelCheckpoint.__init__`` rejects any two intervals together, but its epoch logic is independent of the
+    step and time logic, which :class:`~lit_translate.callbacks.RunCheckpoint` implements itself; so the three
+    combine.
     """
     callback._every_n_epochs = every_n_epochs
+    callback._train_time_interval = train_time_interval
 
 
 def train_step_interval(callback: ModelCheckpoint) -> int:
@@ -152,7 +154,7 @@ __all__ = [
     "monitor_candidates",
     "save_last",
     "save_top_k_and_last",
-    "set_epoch_interval",
+    "set_intervals",
     "set_time_last_checked",
     "skip_saving",
     "step_uncounted",

@@ -18,7 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 TRAINER_CONFIGS = sorted((CONFIGS / "trainer").glob("*.yaml"))
 RECIPES = sorted(p for p in CONFIGS.glob("*/*.yaml") if p.parent.name != "trainer")
-DEMOS = sorted(CONFIGS.glob("*/demo.yaml"))
+TESTS = ROOT / "tests"
+# Every method's CPU demo, plus the template method that lives in the tests (docs/architecture.md): the shared
+# harness (test_methods, test_resume, test_ddp) runs on each, so a new method is tested by adding its demo.yaml.
+DEMOS = sorted(CONFIGS.glob("*/demo.yaml")) + sorted((TESTS / "configs").glob("*/demo.yaml"))
+PIX2PIX_DEMO = CONFIGS / "pix2pix" / "demo.yaml"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 

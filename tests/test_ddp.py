@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
-from conftest import CONFIGS, DEMOS, ROOT, config_id, tiny_args
+from conftest import CONFIGS, DEMOS, PIX2PIX_DEMO, ROOT, config_id, tiny_args
+from faults import fault_env
 
 
 def run_ddp(recipe, tmp_path, strategy_config=CONFIGS / "trainer" / "ddp.yaml", extra=()):
     args = [sys.executable, "-m", "lit_translate", "fit", "-c", str(strategy_config), "-c", str(recipe),
             *tiny_args(tmp_path / "run", steps=3), "--trainer.devices", "2", *extra]
-    env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
-    return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=fault_env(), timeout=600)
 
 
 @pytest.mark.parametrize("demo", DEMOS, ids=config_id)
@@ -28,6 +27,6 @@ def test_two_process_ddp_keeps_ranks_identical(demo, tmp_path):
 
 def test_plain_ddp_strategy_fails_for_gan_modules(tmp_path):
     """Guards the documented reason for ddp_find_unused_parameters_true (configs/trainer/ddp.yaml)."""
-    out = run_ddp(DEMOS[-1], tmp_path, extra=["--trainer.strategy", "ddp"])
+    out = run_ddp(PIX2PIX_DEMO, tmp_path, extra=["--trainer.strategy", "ddp"])  # a G and a D: two backwards
     assert out.returncode != 0
     assert "were not used in producing" in out.stdout + out.stderr or "unused" in out.stdout + out.stderr

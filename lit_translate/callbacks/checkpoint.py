@@ -89,7 +89,7 @@ class RunCheckpoint(ModelCheckpoint):
         save_last: keep ``last.ckpt`` up to date at every save. Default: True.
         save_top_k: how many ranked checkpoints to keep; -1 keeps all periodic ones. Default: -1.
         every_n_epochs: periodic checkpoint interval in epochs (0 = off). Default: 5 (the reference's
-            save_epoch_freq). Unlike Lightning's ``ModelCheckpoint`` it combines with the two intervals below.
+            save_epoch_freq). Unlike Lightning's ``ModelCheckpoint``, the three intervals combine.
         every_n_train_steps: periodic interval in iterations (0 = off). Default: 0.
         train_time_interval: periodic interval in wall time, e.g. ``"00:00:30:00"`` (None = off). Default: None.
         save_on_exception: write a checkpoint when training raises. Default: False.
@@ -115,15 +115,17 @@ class RunCheckpoint(ModelCheckpoint):
             mode=mode,
             save_last=save_last,
             save_top_k=save_top_k,
-            # Lightning rejects an epoch interval together with a step or time interval; the epoch logic is
-            # independent of the other two, so it is set after validation.
-            every_n_epochs=0 if every_n_train_steps or train_time_interval is not None else every_n_epochs,
+            # Lightning rejects any two of the three intervals together; the three are independent here (the step
+            # and time logic is ours, below), so the epoch and time intervals are set after its validation.
+            every_n_epochs=0 if every_n_train_steps else max(every_n_epochs, 0),
             every_n_train_steps=every_n_train_steps,
-            train_time_interval=train_time_interval,
+            train_time_interval=None,
             auto_insert_metric_name=True,
             save_on_exception=save_on_exception,
         )
-        compat.set_epoch_interval(self, every_n_epochs)
+        if every_n_epochs < 0:
+            raise ValueError(f"checkpoint.every_n_epochs must be >= 0, got {every_n_epochs}")
+        compat.set_intervals(self, every_n_epochs, train_time_interval)
         self._wandb_run_id: str | None = None
 
     @override
@@ -142,6 +144,7 @@ class RunCheckpoint(ModelCheckpoint):
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)  # starts the train_time_interval clock
         wandb = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
         self._wandb_run_id = str(wandb[0].version) if wandb and wandb[0].version else None
 

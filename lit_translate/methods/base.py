@@ -6,13 +6,12 @@ gets its nets and optimizer factories injected (typed ``__init__``, the Lightnin
 ``generator_for``, ``visuals``, ``evaluation_pairs`` and ``validation_losses``. Everything else here is shared
 plumbing that is easy to get wrong under Lightning's manual optimization (``shared/docs/lightning-pitfalls.md``):
 iteration counting, scheduler stepping, the divergence guard, inference that never changes the model, and
-(``run_state.py``) per-rank random streams saved for an exact resume.
+per-rank random streams saved for an exact resume (``plumbing.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -22,13 +21,18 @@ from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
 from typing_extensions import override
 
-from lit_translate import compat
 from lit_translate.choices import check_choice
-from lit_translate.methods.guard import NONFINITE_POLICIES, NonFiniteGuard, NonFinitePolicy
-from lit_translate.methods.run_state import RNG_STATE_KEYS, RunStateMixin
+from lit_translate.methods.guard import NONFINITE_POLICIES, NonFinitePolicy
+from lit_translate.methods.plumbing import (
+    INFERENCE_MODES,
+    RNG_STATE_KEYS,
+    InferenceMode,
+    TrainingPlumbing,
+    inference_context,
+)
 
-InferenceMode = Literal["eval", "train"]
-INFERENCE_MODES = ("eval", "train")
+Pairs = dict[str, tuple[Tensor, Tensor | None]]
+"""``evaluation_pairs`` output: ``{tag: (generated images, real target-domain images or None)}``."""
 Target = str | Tensor | None
 """What to translate into: a named target of :attr:`TranslationModule.targets` (a direction such as ``"AtoB"``,
 a domain name), a label tensor for label-conditioned methods, or None for the method's first target."""
@@ -39,6 +43,7 @@ __all__ = [
     "RNG_STATE_KEYS",
     "InferenceMode",
     "NonFinitePolicy",
+    "Pairs",
     "Target",
     "TranslationModule",
     "inference_context",
@@ -51,33 +56,7 @@ def paper_adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
 
 
-@contextmanager
-def inference_context(net: nn.Module, mode: InferenceMode) -> Iterator[None]:
-    """Run ``net`` for inference in ``mode`` without changing its state.
-
-    ``"eval"`` is the usual ``net.eval()``. ``"train"`` keeps dropout and batch statistics on, as the pix2pix
-    paper did at test time; BatchNorm running statistics are restored afterwards, so inference never alters
-    the model.
-
-    Args:
-        net: the network to run.
-        mode: ``"eval"`` or ``"train"``.
-    """
-    check_choice("inference_mode", mode, INFERENCE_MODES)
-    was_training = net.training
-    saved = [buf.clone() for buf in net.buffers()] if mode == "train" else []
-    net.train(mode == "train")
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        net.train(was_training)
-        with torch.no_grad():
-            for buf, value in zip(net.buffers(), saved):
-                buf.copy_(value)
-
-
-class TranslationModule(RunStateMixin):
+class TranslationModule(TrainingPlumbing):
     """Base class of the image-to-image translation methods (manual optimization).
 
     Subclasses implement ``configure_optimizers``, ``training_step`` with :meth:`optimize` calls,
@@ -103,32 +82,10 @@ class TranslationModule(RunStateMixin):
         on_nonfinite: NonFinitePolicy = "stop",
         max_skipped_steps: int = 20,
     ) -> None:
-        super().__init__()
+        super().__init__(on_nonfinite, max_skipped_steps)
         check_choice("inference_mode", inference_mode, INFERENCE_MODES)
-        self.guard = NonFiniteGuard(on_nonfinite, max_skipped_steps)
-        self.automatic_optimization = False
         self.inference_mode: InferenceMode = inference_mode
         self.predict_target: Target = None
-        self._counted_this_batch = False
-
-    def save_config_hyperparameters(self) -> None:
-        """Save the constructor arguments so that checkpoints rebuild the model.
-
-        Under LightningCLI the injected nets and optimizers are stored as their ``class_path`` configs, which
-        ``load_from_checkpoint`` re-instantiates. Built in plain Python, module and callable arguments are left
-        out (they cannot be stored in a ``weights_only`` checkpoint); load such checkpoints with
-        ``load_state_dict``.
-        """
-        import inspect
-
-        frame = inspect.currentframe()
-        assert frame is not None and frame.f_back is not None
-        if compat.cli_hyperparameters() is not None:
-            self.save_hyperparameters()
-            return
-        local = frame.f_back.f_locals
-        ignore = [k for k, v in local.items() if isinstance(v, nn.Module) or callable(v) or k == "self"]
-        self.save_hyperparameters(ignore=ignore, frame=frame.f_back)
 
     # ----------------------------------------------------------------------------------------------- inference
     @property
@@ -209,39 +166,11 @@ class TranslationModule(RunStateMixin):
         logged[f"train/{prefix}_total"] = total.detach()
         if self.guard.all_finite(self, total, optimizer):
             self.guard.stepped()
-            self._step(optimizer)
+            self.step_optimizer(optimizer)
         else:
             self.guard.skip(self, optimizer, logged, prefix)
         self.log_dict(logged, prog_bar=True, on_step=True, on_epoch=False)
         return total.detach()
-
-    def _step(self, optimizer: LightningOptimizer) -> None:
-        # Lightning counts every optimizer step in global_step (2 per batch for G + D, issue #17958). We count
-        # only the first step of each batch, so global_step, max_steps and checkpoint intervals mean iterations.
-        if not self._counted_this_batch or not isinstance(optimizer, LightningOptimizer):
-            optimizer.step()
-            self._counted_this_batch = True
-            return
-        compat.step_uncounted(optimizer)
-
-    @override
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self._counted_this_batch = False
-        self.guard.batch_start(self)
-        # Lightning never steps schedulers in manual optimization. "step"-interval schedulers are brought to the
-        # iteration count here, before the batch: a checkpoint written at the end of iteration k (callbacks run
-        # before module hooks) then holds the scheduler of iteration k, and the resumed run catches up exactly.
-        for config in self.trainer.lr_scheduler_configs:
-            if config.interval == "step":
-                for _ in range(self.global_step - config.scheduler.last_epoch):
-                    config.scheduler.step()
-
-    @override
-    def on_train_epoch_end(self) -> None:
-        # "epoch"-interval schedulers (the reference's linear policy); checkpoint callbacks run after this hook.
-        for config in self.trainer.lr_scheduler_configs:
-            if config.interval == "epoch":
-                config.scheduler.step()
 
     def build_optimizer(self, factory: OptimizerCallable | None, params: Iterable[nn.Parameter]) -> Any:
         """Instantiate ``factory`` (None = :func:`paper_adam`) on ``params``."""
@@ -267,13 +196,11 @@ class TranslationModule(RunStateMixin):
         """Return the ordered columns of the sample grid for ``batch`` (images in [-1, 1])."""
         raise NotImplementedError
 
-    def evaluation_pairs(self, batch: dict[str, Any]) -> dict[str, tuple[Tensor, Tensor | None]]:
+    def evaluation_pairs(self, batch: dict[str, Any]) -> Pairs:
         """Return ``{tag: (generated, real target-domain images or None)}`` for the metric callbacks."""
         raise NotImplementedError
 
-    def validation_losses(
-        self, batch: dict[str, Any], pairs: dict[str, tuple[Tensor, Tensor | None]]
-    ) -> dict[str, Tensor]:
+    def validation_losses(self, batch: dict[str, Any], pairs: Pairs) -> dict[str, Tensor]:
         """Return cheap validation terms (e.g. L1 to the target), logged as ``val/<name>`` (``test/<name>``).
 
         Args:
