@@ -28,7 +28,9 @@ class ModelEMA(nn.Module):
     initial values, which breaks an EMA of a batch-norm net (e.g. the paper's SRResNet); StyleGAN2/3 copy them.
 
     Args:
-        source: The network to average (unwrapped: not DDP or ``torch.compile`` wrapped). It is deep-copied.
+        source: The network to average; it is deep-copied, so pass the bare net, not a DDP or ``torch.compile``
+            wrapper (``update`` accepts those: only the order and shapes of parameters and buffers are compared).
+            Keep it in float32: with decay 0.999 a bfloat16 average cannot resolve the 0.1 % steps.
         decay: Weight of the old average, in [0, 1). Default ``0.999``.
 
     Raises:
@@ -94,8 +96,7 @@ class ModelEMA(nn.Module):
         if shapes != [t.shape for t in live_list]:
             raise ValueError(
                 f"ModelEMA: the source's {what} do not match the averaged copy ({len(live_list)} vs "
-                f"{len(ema_list)} tensors or different shapes). Pass the same, unwrapped network (not a DDP or "
-                "torch.compile wrapper of another architecture)."
+                f"{len(ema_list)} tensors or different shapes). Pass the network this ModelEMA was built from."
             )
         return ema_list, live_list
 

@@ -32,7 +32,9 @@ _GAUSSIAN_SIGMA = 0.125  # sigma as a fraction of the tile size (MONAI's sigma_s
 _GAUSSIAN_FLOOR = 1e-3  # so that pixels near image borders, covered by one tile's tail, keep a usable weight
 
 
-def _check_arguments(x: Tensor, tile: int, overlap: int, scale: int, size_divisor: int, margin: int, batch: int):
+def _check_arguments(
+    x: Tensor, tile: int, overlap: int, scale: int, size_divisor: int, margin: int, batch: int
+) -> None:
     if x.ndim != 4 or not x.is_floating_point():
         raise ValueError(f"tiled_forward expects float images (N, C, H, W); got {x.dtype} {tuple(x.shape)}")
     if min(scale, size_divisor, batch) < 1:
@@ -78,9 +80,11 @@ def tile_starts(size: int, tile: int, stride: int) -> list[int]:
     return list(range(0, size - tile, stride)) + [size - tile]
 
 
-def _profile(length: int, cut_low: bool, cut_high: bool, overlap: int, margin: int, blend: str, like: Tensor):
-    """1-D weights for one tile side of ``length`` output pixels; a cut edge lies inside the image."""
-    position = torch.arange(length, dtype=torch.float32, device=like.device) + 0.5
+def _profile(
+    length: int, cut_low: bool, cut_high: bool, overlap: int, margin: int, blend: str, device: torch.device
+) -> Tensor:
+    """1-D weights for one tile side of ``length`` output pixels (all in output pixels); cut edges are inside."""
+    position = torch.arange(length, dtype=torch.float32, device=device) + 0.5  # pixel centres
     if blend == "gaussian":
         sigma = _GAUSSIAN_SIGMA * length
         weight = torch.exp(-((position - length / 2) ** 2) / (2 * sigma**2)).clamp_min(_GAUSSIAN_FLOOR)
@@ -96,11 +100,26 @@ def _profile(length: int, cut_low: bool, cut_high: bool, overlap: int, margin: i
     return weight
 
 
-def _side_weights(size: int, tile: int, starts: list[int], scale: int, overlap: int, margin: int, blend: str, x):
+def _side_weights(
+    size: int, tile: int, starts: list[int], scale: int, overlap: int, margin: int, blend: str, device: torch.device
+) -> list[Tensor]:
+    """Weights along one side for each tile start; a tile edge is cut unless it lies on the image border."""
     return [
-        _profile(tile * scale, start > 0, start + tile < size, overlap * scale, margin * scale, blend, x)
+        _profile(tile * scale, start > 0, start + tile < size, overlap * scale, margin * scale, blend, device)
         for start in starts
     ]
+
+
+def _call_checked(net_fn: Callable[[Tensor], Tensor], tiles: Tensor, scale: int, size_divisor: int) -> Tensor:
+    """Run ``net_fn`` on a batch of tiles and check that it upsampled them by ``scale``."""
+    result = net_fn(tiles)
+    expected = (tiles.shape[0], scale * tiles.shape[-2], scale * tiles.shape[-1])
+    if result.ndim != 4 or (result.shape[0], *result.shape[-2:]) != expected:
+        raise ValueError(
+            f"tiled_forward: net_fn mapped tiles {tuple(tiles.shape)} to {tuple(result.shape)}; expected "
+            f"(B, C_out, {expected[1]}, {expected[2]}). Check scale={scale} and size_divisor={size_divisor}."
+        )
+    return result
 
 
 @torch.no_grad()
@@ -130,8 +149,8 @@ def tiled_forward(
         scale: Output pixels per input pixel (the SR factor). Default ``1``.
         size_divisor: The network's required size multiple (``net.size_divisor``; ``2 ** depth`` for a U-Net).
             Default ``1``.
-        blend: Weights in the shared band: ``"gaussian"`` (MONAI, sigma = tile / 8), ``"linear"`` (a
-            cross-fade) or ``"uniform"`` (an average, SwinIR). Default ``"gaussian"``.
+        blend: Tile weights outside the margins: ``"gaussian"`` (MONAI: centred, sigma = tile / 8), ``"linear"``
+            (a cross-fade over the shared band) or ``"uniform"`` (an average, SwinIR). Default ``"gaussian"``.
         batch: Tiles per ``net_fn`` call (MONAI's ``sw_batch_size``). Default ``1``.
         margin: Input pixels at each cut tile edge whose outputs get weight 0; set it to at least the network's
             receptive-field radius for an exact result (module docstring). ``None`` uses ``overlap // 4``.
@@ -151,22 +170,15 @@ def tiled_forward(
     tile_h, tile_w = min(tile, size_h), min(tile, size_w)
     starts_h = tile_starts(size_h, tile_h, tile - overlap)
     starts_w = tile_starts(size_w, tile_w, tile - overlap)
-    weights_h = _side_weights(size_h, tile_h, starts_h, scale, overlap, margin, blend, x)
-    weights_w = _side_weights(size_w, tile_w, starts_w, scale, overlap, margin, blend, x)
+    weights_h = _side_weights(size_h, tile_h, starts_h, scale, overlap, margin, blend, x.device)
+    weights_w = _side_weights(size_w, tile_w, starts_w, scale, overlap, margin, blend, x.device)
     grid = [(i, j) for i in range(len(starts_h)) for j in range(len(starts_w))]
     out = weight_sum = None
     out_dtype = x.dtype
     for first in range(0, len(grid), batch):
         chunk = grid[first : first + batch]
         tiles = [padded[..., starts_h[i] : starts_h[i] + tile_h, starts_w[j] : starts_w[j] + tile_w] for i, j in chunk]
-        result = net_fn(torch.cat(tiles))
-        expected = (len(chunk) * x.shape[0], scale * tile_h, scale * tile_w)
-        if result.ndim != 4 or (result.shape[0], *result.shape[-2:]) != expected:
-            raise ValueError(
-                f"tiled_forward: net_fn mapped tiles {tuple(torch.cat(tiles).shape)} to "
-                f"{tuple(result.shape)}; expected (B, C_out, {expected[1]}, {expected[2]}). Check "
-                f"scale={scale} and size_divisor={size_divisor}."
-            )
+        result = _call_checked(net_fn, torch.cat(tiles), scale, size_divisor)
         if out is None:
             out_dtype = result.dtype
             out = torch.zeros(x.shape[0], result.shape[1], scale * size_h, scale * size_w, device=x.device)

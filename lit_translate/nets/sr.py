@@ -6,8 +6,8 @@ map an image output back (``2 * v - 1``). So BasicSR's initialisation sees the d
 bilinear skip of MSRResNet adds the [0, 1] input as in BasicSR, and BasicSR checkpoints (``params`` /
 ``params_ema``) load with ``strict=True``: the submodule names are BasicSR's (``conv_first``, ``body.0.conv1``, ...).
 The paper's ``SRResNet`` takes the LR image in [0, 1] and predicts the HR image in [-1, 1], as Ledig et al. scale
-their data (Sec. 3.2), so only its input is mapped. Outputs are not clamped (BasicSR clamps only when it saves or
-scores an image; see ``lit_translate.evaluation.sr``).
+their data, so only its input is mapped. Outputs are not clamped (BasicSR clamps only when it saves or scores an
+image; see ``lit_translate.evaluation.sr``).
 
 Parameter counts (3 channels, 64 features, 16 blocks): MSRResNet x2 1,369,859, x3 1,554,499 (its single x3 stage
 has a 576-channel conv), x4 1,517,571; RRDBNet (23 RRDB, growth 32) x4 16,697,987 (x2 16,703,171, x1 16,723,907);
@@ -54,7 +54,7 @@ def default_init_weights(modules: nn.Module | Iterable[nn.Module], scale: float 
                 layer.weight.mul_(scale)
                 if layer.bias is not None:
                     layer.bias.zero_()
-            elif isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            elif isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.affine:
                 nn.init.ones_(layer.weight)
                 nn.init.zeros_(layer.bias)
 
@@ -163,7 +163,7 @@ class ResidualDenseBlock(nn.Module):
         features = [x]
         for i in range(1, 5):
             features.append(self.lrelu(getattr(self, f"conv{i}")(torch.cat(features, 1))))
-        return x + self.conv5(torch.cat(features, 1)) * 0.2  # residual scaling 0.2 (ESRGAN Sec. 3.1)
+        return x + self.conv5(torch.cat(features, 1)) * 0.2  # ESRGAN's residual scaling by 0.2
 
 
 class RRDB(nn.Module):
