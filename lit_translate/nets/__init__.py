@@ -1,4 +1,4 @@
-"""Plain ``nn.Module`` networks (no Lightning import): generators, discriminators, blocks and init."""
+"""Plain ``nn.Module`` networks (no Lightning import): generators, discriminators, SR nets, blocks and init."""
 
 from lit_translate.nets.blocks import (
     ResnetBlock,
@@ -11,14 +11,19 @@ from lit_translate.nets.blocks import (
 from lit_translate.nets.discriminators import PatchDiscriminator, PixelDiscriminator
 from lit_translate.nets.generators import ResnetGenerator, UnetGenerator
 from lit_translate.nets.init import init_weights
+from lit_translate.nets.sr import MSRResNet, RRDBNet, SRResNet, VGGStyleDiscriminator
 
 __all__ = [
+    "MSRResNet",
     "PatchDiscriminator",
     "PixelDiscriminator",
+    "RRDBNet",
     "ResnetBlock",
     "ResnetGenerator",
+    "SRResNet",
     "UnetGenerator",
     "UnetSkipConnectionBlock",
+    "VGGStyleDiscriminator",
     "conv_bias_for_norm",
     "get_norm_layer",
     "get_padding_layer",
