@@ -11,12 +11,16 @@ from lit_translate.nets.blocks import (
 from lit_translate.nets.discriminators import PatchDiscriminator, PixelDiscriminator
 from lit_translate.nets.generators import ResnetGenerator, UnetGenerator
 from lit_translate.nets.init import init_weights
+from lit_translate.nets.stargan import StarGANDiscriminator, StarGANGenerator, StarGANResidualBlock
 
 __all__ = [
     "PatchDiscriminator",
     "PixelDiscriminator",
     "ResnetBlock",
     "ResnetGenerator",
+    "StarGANDiscriminator",
+    "StarGANGenerator",
+    "StarGANResidualBlock",
     "UnetGenerator",
     "UnetSkipConnectionBlock",
     "conv_bias_for_norm",
