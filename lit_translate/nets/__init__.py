@@ -1,4 +1,4 @@
-"""Plain ``nn.Module`` networks (no Lightning import): generators, discriminators, SR nets, blocks and init."""
+"""Plain ``nn.Module`` networks (no Lightning import): generators, discriminators, SR and StarGAN nets, blocks, init."""
 
 from lit_translate.nets.blocks import (
     ResnetBlock,
@@ -12,6 +12,7 @@ from lit_translate.nets.discriminators import PatchDiscriminator, PixelDiscrimin
 from lit_translate.nets.generators import ResnetGenerator, UnetGenerator
 from lit_translate.nets.init import init_weights
 from lit_translate.nets.sr import MSRResNet, RRDBNet, SRResNet, VGGStyleDiscriminator
+from lit_translate.nets.stargan import StarGANDiscriminator, StarGANGenerator, StarGANResidualBlock
 
 __all__ = [
     "MSRResNet",
@@ -21,6 +22,9 @@ __all__ = [
     "ResnetBlock",
     "ResnetGenerator",
     "SRResNet",
+    "StarGANDiscriminator",
+    "StarGANGenerator",
+    "StarGANResidualBlock",
     "UnetGenerator",
     "UnetSkipConnectionBlock",
     "VGGStyleDiscriminator",
