@@ -11,8 +11,20 @@ from faults import fault_env
 
 
 def run_ddp(recipe, tmp_path, strategy_config=CONFIGS / "trainer" / "ddp.yaml", extra=()):
-    args = [sys.executable, "-m", "lit_translate", "fit", "-c", str(strategy_config), "-c", str(recipe),
-            *tiny_args(tmp_path / "run", steps=3), "--trainer.devices", "2", *extra]
+    args = [
+        sys.executable,
+        "-m",
+        "lit_translate",
+        "fit",
+        "-c",
+        str(strategy_config),
+        "-c",
+        str(recipe),
+        *tiny_args(tmp_path / "run", steps=3),
+        "--trainer.devices",
+        "2",
+        *extra,
+    ]
     return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=fault_env(), timeout=600)
 
 

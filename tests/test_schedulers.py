@@ -46,9 +46,15 @@ class RecordLR(Callback):
 
 @pytest.mark.parametrize("demo", DEMOS, ids=config_id)
 def test_lr_at_epoch_boundaries_in_training(demo, tmp_path):
-    args = ["-c", str(demo), *tiny_args(tmp_path, steps=2, epochs=4),
-            "--model.init_args.lr_scheduler.init_args.n_epochs", "1",
-            "--model.init_args.lr_scheduler.init_args.n_epochs_decay", "3"]
+    args = [
+        "-c",
+        str(demo),
+        *tiny_args(tmp_path, steps=2, epochs=4),
+        "--model.init_args.lr_scheduler.init_args.n_epochs",
+        "1",
+        "--model.init_args.lr_scheduler.init_args.n_epochs_decay",
+        "3",
+    ]
     cli = run_cli(args)
     record = RecordLR()
     cli.trainer.callbacks.append(record)

@@ -104,8 +104,7 @@ def find_images(
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"image folder {folder} does not exist (or is not a directory); pass {option} DIR pointing at "
-            f"{expected}"
+            f"image folder {folder} does not exist (or is not a directory); pass {option} DIR pointing at {expected}"
         )
     paths: list[Path] = []
     broken: list[Path] = []
@@ -125,8 +124,7 @@ def find_images(
     paths = sorted(paths + broken)
     if not paths:
         raise ValueError(
-            f"image folder {folder} contains no images; accepted extensions (any case): "
-            f"{', '.join(IMG_EXTENSIONS)}"
+            f"image folder {folder} contains no images; accepted extensions (any case): {', '.join(IMG_EXTENSIONS)}"
         )
     return paths
 

@@ -116,6 +116,5 @@ def apply_transform(transform: A.Compose, paths: str, **images: np.ndarray) -> d
         return transform(**images)
     except (ValueError, CropSizeError) as err:
         raise ValueError(
-            f"cannot transform {paths}: {err}. Check --data.load_size/crop_size/resize/crop against the "
-            f"image size"
+            f"cannot transform {paths}: {err}. Check --data.load_size/crop_size/resize/crop against the image size"
         ) from err

@@ -169,9 +169,7 @@ class SyntheticUnpairedDataset(_UnpairedBase):
         seed: int = 0,
         epoch_counter: SharedEpoch | None = None,
     ) -> None:
-        super().__init__(
-            dict(synthetic.sizes), transform, input_channels, target_channels, seed, epoch_counter
-        )
+        super().__init__(dict(synthetic.sizes), transform, input_channels, target_channels, seed, epoch_counter)
         self.synthetic = synthetic
 
     def _load(self, domain: str, index: int) -> tuple[np.ndarray, str]:

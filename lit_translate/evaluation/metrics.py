@@ -130,8 +130,12 @@ class TranslationMetrics(Callback):
                 net = self.feature_extractor.eval().requires_grad_(False)
                 self._features = SharedFeatures(net, num_features_of(net))
                 name = type(net).__name__
-                self.weight_files["features"] = {"name": name, "file": f"custom feature_extractor {name}",
-                                                 "sha256": "", "registered": False}
+                self.weight_files["features"] = {
+                    "name": name,
+                    "file": f"custom feature_extractor {name}",
+                    "sha256": "",
+                    "registered": False,
+                }
             else:
                 inception = build_inception(self.inception_weights)
                 self._features = SharedFeatures(inception, 2048)

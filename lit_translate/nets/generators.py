@@ -17,9 +17,7 @@ from lit_translate.nets.init import init_weights
 def _check_size(x: Tensor, size_divisor: int, name: str) -> None:
     height, width = x.shape[-2:]
     if height % size_divisor or width % size_divisor:
-        raise ValueError(
-            f"{name} needs input height and width divisible by {size_divisor}; got {height}x{width}."
-        )
+        raise ValueError(f"{name} needs input height and width divisible by {size_divisor}; got {height}x{width}.")
 
 
 class UnetGenerator(nn.Module):
@@ -67,9 +65,7 @@ class UnetGenerator(nn.Module):
         self.size_divisor: int = 2**num_downs
         block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True, norm=norm)
         for _ in range(num_downs - 5):
-            block = UnetSkipConnectionBlock(
-                ngf * 8, ngf * 8, submodule=block, norm=norm, use_dropout=use_dropout
-            )
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, use_dropout=use_dropout)
         for mult in (4, 2, 1):
             block = UnetSkipConnectionBlock(ngf * mult, ngf * mult * 2, submodule=block, norm=norm)
         self.model = UnetSkipConnectionBlock(
