@@ -280,5 +280,16 @@ class ResizeCropDataModule(TranslationDataModule):
         """Build the configured pipeline for training or evaluation (see ``build_transform``)."""
         return build_transform(**self.sizes, train=train, paired=paired)
 
+    def dataset_options(self, role: str, paired: bool) -> dict[str, Any]:
+        """Return the arguments every dataset of ``role`` gets: pipeline, channels, seed, shared epoch (train)."""
+        train = role == "train"
+        return {
+            "transform": self.transform(train=train, paired=paired),
+            "input_channels": self.input_channels,
+            "target_channels": self.target_channels,
+            "seed": self.seed,
+            "epoch_counter": self.epoch_counter if train else None,
+        }
+
 
 __all__ = ["ROLES_BY_STAGE", "SYNTHETIC_EVAL_SIZE", "ResizeCropDataModule", "TranslationDataModule", "check_root"]

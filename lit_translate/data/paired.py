@@ -225,17 +225,9 @@ class PairedDataModule(ResizeCropDataModule):
     @override
     def build_dataset(self, role: str) -> Dataset:
         """Create the paired dataset of ``role``."""
-        train = role == "train"
-        options = {
-            "direction": self.direction,
-            "transform": self.transform(train=train, paired=True),
-            "input_channels": self.input_channels,
-            "target_channels": self.target_channels,
-            "seed": self.seed,
-            "epoch_counter": self.epoch_counter if train else None,
-        }
+        options = {"direction": self.direction, **self.dataset_options(role, paired=True)}
         if self.root is None:
-            size = self.synthetic_size if train else SYNTHETIC_EVAL_SIZE
+            size = self.synthetic_size if role == "train" else SYNTHETIC_EVAL_SIZE
             return SyntheticPairedDataset(SyntheticPairs(size, split=role), **options)
         split = self.split_name(role)
         return PairedImageDataset(self.root, split, self.layout, skip_unreadable=self.skip_unreadable, **options)

@@ -201,16 +201,9 @@ class UnpairedDataModule(ResizeCropDataModule):
     @override
     def build_dataset(self, role: str) -> Dataset:
         """Create the unpaired dataset of ``role``."""
-        train = role == "train"
-        options = {
-            "transform": self.transform(train=train, paired=False),
-            "input_channels": self.input_channels,
-            "target_channels": self.target_channels,
-            "seed": self.seed,
-            "epoch_counter": self.epoch_counter if train else None,
-        }
+        options = self.dataset_options(role, paired=False)
         if self.root is None:
-            size = self.synthetic_size if train else SYNTHETIC_EVAL_SIZE
+            size = self.synthetic_size if role == "train" else SYNTHETIC_EVAL_SIZE
             return SyntheticUnpairedDataset(SyntheticUnpaired(size, size, split=role), **options)
         split = self.split_name(role)
         return UnpairedImageDataset(self.root, split, skip_unreadable=self.skip_unreadable, **options)
