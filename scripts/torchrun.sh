@@ -2,9 +2,9 @@
 # lit_translate under torchrun: run this same script, from the repository root, on every node (here 2 x 8 GPUs):
 #   RUN=runs/horse2zebra-001 NODE_RANK=0 MASTER_ADDR=node0.cluster ./scripts/torchrun.sh      # on node 0
 #   RUN=runs/horse2zebra-001 NODE_RANK=1 MASTER_ADDR=node0.cluster ./scripts/torchrun.sh      # on node 1
-# Extra arguments go to `lit-translate fit` (e.g. --trainer.max_epochs 300). Variables: RUN (required: the run
-# directory; the same on every node), NODE_RANK, MASTER_ADDR (required), MASTER_PORT, NNODES, NPROC, VENV,
-# RECIPE, DATA_ROOT, TORCH_HOME. Checklist: docs/distributed.md.
+# Extra arguments go to `lit-translate fit` (e.g. --trainer.max_epochs 300). Checklist: docs/distributed.md.
+# Variables: RUN (required; the run directory, the same on every node), NODE_RANK and MASTER_ADDR (required),
+# MASTER_PORT, NNODES, NPROC, VENV, RECIPE, DATA_ROOT, TORCH_HOME.
 # Lightning detects torchrun (TorchElasticEnvironment) and takes ranks and world size from it; the trainer's
 # devices x num_nodes must match nproc_per_node x nnodes. If any process fails, torchrun stops the others and
 # exits non-zero; rerun the same command (same RUN) to resume exactly from the run's last checkpoint. A new
@@ -14,6 +14,7 @@ set -euo pipefail
 
 # ---- Environment: EDIT if you use conda or modules (e.g. `module load python; conda activate lit`) ------------
 VENV=${VENV:-.venv}                  # the virtualenv `make test` / `make demo` creates
+# shellcheck source=/dev/null
 source "${VENV}/bin/activate"
 
 RUN=${RUN:?set RUN to the run directory, e.g. RUN=runs/horse2zebra-001 (the same on every node; reuse it to resume)}

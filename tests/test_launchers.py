@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -27,9 +28,18 @@ printf '%s\\n' "$0" "$@" >> "{out}"
 
 
 @pytest.mark.parametrize("script", [SBATCH, TORCHRUN], ids=lambda p: p.name)
-def test_script_parses(script):
+def test_script_parses_lints_and_uses_the_variables_it_documents(script):
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True).returncode == 0
     assert os.access(script, os.X_OK), f"{script.name} is not executable"
+    text = script.read_text()
+    documented = re.search(r"^# Variables[^:]*:(.*?)\.", text, re.M | re.S)
+    names = re.findall(r"\b([A-Z][A-Z_]+)\b", documented[1].replace("#", "")) if documented else []
+    assert {"VENV", "RECIPE", "DATA_ROOT", "RUN"} <= set(names), f"{script.name} documents {names}"
+    body = text.split("set -euo pipefail", 1)[1]
+    assert all(f"${{{name}" in body for name in names), f"{script.name}: a documented variable is not used"
+    if shutil.which("shellcheck"):
+        lint = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout
 
 
 def sbatch_options(script: Path) -> dict[str, str]:
