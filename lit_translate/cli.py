@@ -42,12 +42,15 @@ class RunConfigSaver(SaveConfigCallback):
     @override
     def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
         if stage == "fit":
+            # ``trainer.log_dir`` is a collective (it broadcasts rank 0's answer): resolve it here, on every rank,
+            # never in ``save_config``, which only rank 0 runs (a rank-0-only broadcast hangs DDP).
+            self._log_dir = Path(trainer.log_dir or DEFAULT_ROOT)
             super().setup(trainer, pl_module, stage)
 
     @override
     def save_config(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
         config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
-        log_run_config(trainer, config, Path(trainer.log_dir or DEFAULT_ROOT) / self.config_filename)
+        log_run_config(trainer, config, self._log_dir / self.config_filename)
 
 
 class TranslateCLI(LightningCLI):
