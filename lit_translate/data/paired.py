@@ -237,8 +237,8 @@ class PairedDataModule(ResizeCropDataModule):
     @override
     def scan_request(self, role: str, dataset: Dataset) -> ScanRequest | None:
         """Scan each pair (an aligned image once), with the pipeline's size needs; count aligned images not 2:1."""
-        if not isinstance(dataset, PairedImageDataset):
-            return None
+        if not isinstance(dataset, PairedImageDataset):  # the synthetic set (no files) or the predict folder
+            return super().scan_request(role, dataset)
         aligned = dataset.layout == "aligned"
         units = [(a,) if aligned else (a, b) for a, b in dataset.pairs]
         size = getattr(dataset.transform, "size", None)

@@ -218,8 +218,8 @@ class UnpairedDataModule(ResizeCropDataModule):
     @override
     def scan_request(self, role: str, dataset: Dataset) -> ScanRequest | None:
         """Scan every image of both domains (one warning, names relative to the root), with the size needs."""
-        if not isinstance(dataset, UnpairedImageDataset):
-            return None
+        if not isinstance(dataset, UnpairedImageDataset):  # the synthetic set (no files) or the predict folder
+            return super().scan_request(role, dataset)
         units = [(path,) for path in dataset.files]
         return ScanRequest(dataset.root, units, size_problem=self.size_problem, keep=dataset.keep)
 
