@@ -24,7 +24,6 @@ from PIL import Image
 
 from lit_translate.cli import main
 from lit_translate.data import PairedDataModule, ShardedSampler, UnpairedDataModule, build_transform, scan
-from lit_translate.data import base as data_base
 from lit_translate.data.scan import DataScanError
 
 RNG = np.random.default_rng(10)
@@ -234,7 +233,7 @@ def test_unpaired_and_predict_folders_are_scanned_too(tmp_path):
 
 
 def test_cache_skips_unchanged_files_and_lives_outside_the_dataset(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_base, "CACHE_FROM", 1)
+    monkeypatch.setattr(scan, "CACHE_FROM", 1)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
     data = tmp_path / "data"
     paths = aligned_set(data, [(8, 16)] * 5)
@@ -258,7 +257,7 @@ def test_cache_skips_unchanged_files_and_lives_outside_the_dataset(tmp_path, mon
 
 
 def test_a_cache_that_cannot_be_read_or_written_is_ignored(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_base, "CACHE_FROM", 1)
+    monkeypatch.setattr(scan, "CACHE_FROM", 1)
     aligned_set(tmp_path / "data", [(8, 16)] * 2)
     run = tmp_path / "run"
     run.mkdir()

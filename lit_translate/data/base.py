@@ -9,7 +9,6 @@ from the base classes through ``**kwargs``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -24,17 +23,13 @@ from lit_translate.data import scan
 from lit_translate.data.folder import ImageFolderDataset
 from lit_translate.data.io import check_channels
 from lit_translate.data.sampling import ShardedSampler, SharedEpoch, build_loader
-from lit_translate.data.scan import ImageHeader, ScanCache, ScanOutcome, ScanRequest
+from lit_translate.data.scan import ImageHeader, ScanRequest
 from lit_translate.data.transforms import Interpolation, Pipeline, build_transform
 
 SYNTHETIC_EVAL_SIZE = 16
 """Number of validation and of test items of the built-in synthetic sets."""
 
 ROLES_BY_STAGE = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}
-CACHE_FROM = 1000
-"""Splits of at least this many files keep their scan results in a cache (smaller ones are rescanned)."""
-CACHE_NAME = ".scan-cache.json"
-"""The scan cache's file name in the run directory."""
 
 
 def check_root(root: str | Path) -> Path:
@@ -156,50 +151,33 @@ class TranslationDataModule(LightningDataModule):
             dataset = self.predict_dataset() if role == "predict" else self.build_dataset(role)
             request = self.scan_request(role, dataset)
             if request is not None:
-                scan.apply_outcome(self._scan(request), request, log_lines=self._replicas()[1] == 0)
+                world, rank = self._replicas()
+                outcome = scan.shared_scan(request, self.skip_unreadable, world, rank, self.trainer)
+                scan.apply_outcome(outcome, request, log_lines=rank == 0)
             self.datasets[role] = dataset
         return self.datasets[role]
-
-    def _scan(self, request: ScanRequest) -> ScanOutcome:
-        """Scan ``request`` on rank 0 and share the outcome (every rank scans without a Lightning strategy)."""
-        world, rank = self._replicas()
-        strategy = getattr(self.trainer, "strategy", None)
-        shared = world > 1 and strategy is not None
-        outcome = None
-        if rank == 0 or not shared:
-            try:
-                cache = ScanCache(self._scan_cache_path(request) if len(request.units) >= CACHE_FROM else None)
-                outcome = scan.check_split(request, cache, self.skip_unreadable)
-            except Exception as err:  # noqa: BLE001 - never leave the other ranks waiting for the broadcast
-                if not shared:
-                    raise
-                outcome = ScanOutcome(error=f"the set-up scan of {request.folder} failed on rank 0: {err!r}")
-        return strategy.broadcast(outcome, src=0) if shared else outcome
-
-    def _scan_cache_path(self, request: ScanRequest) -> Path:
-        """Return where scan results are cached: the run directory, else the user's cache folder.
-
-        Never the dataset folder (it may be read-only or shared); the run directory survives a resume.
-        """
-        run_dir = getattr(self.trainer, "default_root_dir", None)
-        if run_dir:
-            return Path(run_dir) / CACHE_NAME
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lit_translate"
-        digest = hashlib.sha1(os.path.realpath(request.folder).encode()).hexdigest()[:16]
-        return base / f"scan-{digest}.json"
 
     def setup(self, stage: str | None = None) -> None:
         """Create (and so validate) the datasets of ``stage``; all of fit/test when ``stage`` is None."""
         if stage is not None and stage not in ROLES_BY_STAGE:
             raise ValueError(f"stage must be one of {sorted(ROLES_BY_STAGE)} or None, got {stage!r}")
-        if stage == "predict":  # needs predict_dir only, not the training data
-            pass
-        elif self.root is None:
-            self.log_rank_zero(logging.INFO, "no --data.root given: using the built-in synthetic dataset")
-        else:
-            check_root(self.root)
+        if stage != "predict":  # predict needs predict_dir only, not the training data
+            if self.root is None:
+                self.log_rank_zero(logging.INFO, "no --data.root given: using the built-in synthetic dataset")
+            else:
+                check_root(self.root)
+        problems = []
         for role in ROLES_BY_STAGE[stage] if stage else ("train", "val", "test"):
-            self.dataset(role)
+            try:
+                self.dataset(role)
+            except scan.DataScanError as err:  # report the bad files of every split at once
+                problems.append(str(err))
+            except Exception:
+                if not problems:
+                    raise
+                break  # the bad files found so far first
+        if problems:
+            raise scan.DataScanError("\n".join(problems))
 
     def split_name(self, role: str) -> str:
         """Return the split name of ``role``; see ``val_split`` for the validation fallback."""

@@ -70,7 +70,7 @@ def is_image_file(path: str | Path) -> bool:
     Returns:
         True when the suffix is in ``IMG_EXTENSIONS``.
     """
-    return Path(path).suffix.lower() in IMG_EXTENSIONS
+    return os.path.splitext(path)[1].lower() in IMG_EXTENSIONS
 
 
 def find_images(

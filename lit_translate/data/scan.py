@@ -13,7 +13,6 @@ A DataModule says what to check with a :class:`ScanRequest` (``TranslationDataMo
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -21,13 +20,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from lightning.pytorch.utilities import rank_zero_info
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from lit_translate.data.io import SKIP_HINT, decode_problem
+from lit_translate.data.scan_cache import ScanCache, cache_path
 
 SUPPORTED_MODES = frozenset(
     {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "I;16", "I;16L", "I;16B", "I;16N"}
@@ -36,9 +36,12 @@ SUPPORTED_MODES = frozenset(
 MAX_LISTED = 20
 """Bad files named in a scan error (the rest are counted)."""
 PROGRESS_FROM = 2000
-"""Files to read (not cached) from which the scan reports its progress and time."""
+"""Splits of at least this many files show a progress bar (on a terminal) and log the scan's time."""
+CACHE_FROM = 1000
+"""Splits of at least this many units keep their scan results in a cache (smaller ones are rescanned)."""
 _THREADS = min(32, 4 * (os.cpu_count() or 1))
 _TAIL = 32
+_CHUNK = 64
 log = logging.getLogger(__name__)
 
 
@@ -153,58 +156,6 @@ def header_problem(entry: list) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------------------------------------------- the cache
-class ScanCache:
-    """What earlier scans found, keyed by file path, size and mtime, in one JSON file.
-
-    ``{"version": 1, "folders": {folder: {name: [size, mtime_ns, width, height, mode, error, decoded]}}}``;
-    ``decoded`` is None (not decoded), ``""`` (decoded fine) or the decode error. Files over Pillow's pixel
-    limit are not cached (the limit may change between runs). A cache that cannot be read is ignored, one that
-    cannot be written is skipped (logged at DEBUG): the scan never fails because of it.
-
-    Args:
-        path: The JSON file, or None for no cache.
-    """
-
-    VERSION = 1
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.folders: dict[str, dict[str, list]] = {}
-        self.changed = False
-        if path is not None and path.is_file():
-            try:
-                data = json.loads(path.read_text())
-                if data.get("version") == self.VERSION:
-                    self.folders = data["folders"]
-            except (OSError, ValueError, KeyError, TypeError) as err:
-                log.debug("ignoring the scan cache %s: %s", path, err)
-
-    def get(self, path: Path, size: int, mtime: int) -> list | None:
-        """Return the entry of ``path`` if its size and mtime still match."""
-        entry = self.folders.get(str(path.parent), {}).get(path.name)
-        return entry if entry is not None and entry[0] == size and entry[1] == mtime else None
-
-    def put(self, path: Path, entry: list) -> None:
-        """Store the entry of ``path``."""
-        self.folders.setdefault(str(path.parent), {})[path.name] = entry
-        self.changed = True
-
-    def save(self) -> None:
-        """Write the cache atomically (a temporary file, then a rename), if anything changed."""
-        if self.path is None or not self.changed:
-            return
-        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_text(json.dumps({"version": self.VERSION, "folders": self.folders}))
-            os.replace(temporary, self.path)
-            self.changed = False
-        except OSError as err:
-            log.debug("cannot write the scan cache %s: %s", self.path, err)
-            temporary.unlink(missing_ok=True)
-
-
 def probe(path: Path, cache: ScanCache, decode: bool) -> tuple[list | None, str | None]:
     """Check one file: ``(entry, problem)``; the entry is None when the file cannot even be stat'ed."""
     try:
@@ -215,13 +166,14 @@ def probe(path: Path, cache: ScanCache, decode: bool) -> tuple[list | None, str 
     if stat.st_size == 0:
         return None, "empty file (0 bytes)"
     entry = cache.get(path, stat.st_size, stat.st_mtime_ns)
+    new = entry is None
     if entry is None:
         width, height, mode, error, suspect = read_header(path)
         entry = [stat.st_size, stat.st_mtime_ns, width, height, mode, error, None]
         entry[6] = decode_problem(path) or "" if error is None and suspect else None
     if decode and entry[5] is None and entry[6] is None:
-        entry[6] = decode_problem(path) or ""
-    if entry[5] is None or "exceeds limit" not in entry[5]:
+        entry[6], new = decode_problem(path) or "", True
+    if new and (entry[5] is None or "exceeds limit" not in entry[5]):
         cache.put(path, entry)
     return entry, header_problem(entry)
 
@@ -232,13 +184,21 @@ Probed = tuple["list | None", "str | None"]
 def probe_all(paths: Sequence[Path], cache: ScanCache, decode: bool, label: str) -> list[Probed]:
     """Probe ``paths`` in a thread pool (I/O and Pillow's decoders release the GIL), in order.
 
-    From ``PROGRESS_FROM`` files on, a progress bar is shown (on a terminal only).
+    Files go to the threads in chunks (one task per file costs more than a cached file's check). From
+    ``PROGRESS_FROM`` files on, a progress bar is shown (on a terminal only).
     """
-    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-        results = pool.map(lambda path: probe(path, cache, decode), paths, chunksize=64)
-        if len(paths) >= PROGRESS_FROM:
-            results = tqdm(results, total=len(paths), desc=f"checking {label}", unit="file", disable=None)
-        return list(results)
+    chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
+    bar = tqdm(
+        total=len(paths), desc=f"checking {label}", unit="file", disable=None if len(paths) >= PROGRESS_FROM else True
+    )
+
+    def run(chunk: Sequence[Path]) -> list[Probed]:
+        results = [probe(path, cache, decode) for path in chunk]
+        bar.update(len(chunk))
+        return results
+
+    with bar, ThreadPoolExecutor(max_workers=_THREADS) as pool:
+        return [result for results in pool.map(run, chunks) for result in results]
 
 
 # ----------------------------------------------------------------------------------------------------- a split
@@ -331,6 +291,35 @@ def _warning(listed: list[tuple[Path, str]], total: int, kept: int, request: Sca
     )
 
 
+def shared_scan(request: ScanRequest, skip: bool, world: int, rank: int, trainer: Any) -> ScanOutcome:
+    """Scan ``request`` on rank 0 and broadcast the outcome, so that every rank keeps or raises the same.
+
+    Without a Lightning strategy (no trainer, one process) the calling process scans. Rank 0 always reaches
+    the broadcast: an unexpected error while scanning becomes the outcome's error instead of leaving the
+    other ranks waiting.
+
+    Args:
+        request: What to check.
+        skip: ``skip_unreadable``.
+        world: The number of processes.
+        rank: This process's global rank.
+        trainer: The attached trainer (its ``strategy`` and ``default_root_dir``), or None.
+    """
+    strategy = getattr(trainer, "strategy", None)
+    shared = world > 1 and strategy is not None
+    outcome = None
+    if rank == 0 or not shared:
+        try:
+            run_dir = getattr(trainer, "default_root_dir", None)
+            path = cache_path(run_dir, request.folder) if len(request.units) >= CACHE_FROM else None
+            outcome = check_split(request, ScanCache(path), skip)
+        except Exception as err:  # noqa: BLE001 - never leave the other ranks waiting for the broadcast
+            if not shared:
+                raise
+            outcome = ScanOutcome(error=f"the set-up scan of {request.folder} failed on rank 0: {err!r}")
+    return strategy.broadcast(outcome, src=0) if shared else outcome
+
+
 def apply_outcome(outcome: ScanOutcome, request: ScanRequest, log_lines: bool) -> None:
     """Log the outcome's lines (``log_lines``: on rank 0), raise its error, or drop the skipped units."""
     if log_lines:
@@ -346,11 +335,11 @@ def apply_outcome(outcome: ScanOutcome, request: ScanRequest, log_lines: bool) -
 
 
 __all__ = [
+    "CACHE_FROM",
     "MAX_LISTED",
     "SUPPORTED_MODES",
     "DataScanError",
     "ImageHeader",
-    "ScanCache",
     "ScanOutcome",
     "ScanRequest",
     "apply_outcome",
@@ -358,4 +347,5 @@ __all__ = [
     "header_problem",
     "probe",
     "read_header",
+    "shared_scan",
 ]
