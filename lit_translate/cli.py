@@ -133,11 +133,16 @@ def _with_run_config(args: list[str]) -> list[str]:
         return args
     ckpt = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ckpt_path"), None)
     ckpt = ckpt or next((a.split("=", 1)[1] for a in args if a.startswith("--ckpt_path=")), None)
-    if ckpt is None or ckpt in {"last", "best", "hpc", "registry"}:
+    has_config = any(a in {"-c", "--config"} or a.startswith("--config=") for a in args)
+    if ckpt is None or (has_config and ckpt in {"last", "best", "hpc", "registry"}):
         return args
+    if ckpt in {"last", "best", "hpc", "registry"}:
+        raise SystemExit(
+            f"error: --ckpt_path {ckpt} needs the run's config: add -c RUN_DIR/config.yaml, or pass a .ckpt file"
+        )
     if not Path(ckpt).is_file():
         raise SystemExit(f"error: checkpoint {ckpt} (--ckpt_path) does not exist")
-    if any(a in {"-c", "--config"} or a.startswith("--config=") for a in args):
+    if has_config:
         return args
     path = Path(ckpt).resolve()
     config = path.parent.parent / "config.yaml"
