@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -14,6 +16,36 @@ from lit_translate.callbacks import AtomicCheckpointIO, RunCheckpoint
 from lit_translate.loggers import RunCSVLogger
 
 DEFAULT_ROOT = "runs/default"
+LIGHTNING_TIPS = ("💡 Tip:",)
+"""Prefixes of Lightning's advertising info lines (litlogger, litmodels), left out of a run's output."""
+
+
+class _DropTips(logging.Filter):
+    """Drop Lightning's "💡 Tip: try installing ..." lines (they are printed at every start)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(LIGHTNING_TIPS)
+
+
+_DROP_TIPS = _DropTips()
+
+
+def quiet_known_notices() -> None:
+    """Silence, at their source and nothing else, the notices a clean lit_translate run would print.
+
+    - Lightning's litlogger / litmodels tips (info lines of ``lightning.pytorch.utilities.rank_zero``);
+    - torch 2.14's ``FutureWarning`` that ``LeafSpec`` is deprecated, raised by Lightning 2.6.6's own
+      ``lightning/pytorch/utilities/_pytree.py`` (not by our code, and not fixable from it) every time a loader
+      is wrapped.
+    Every other warning of those modules still shows. Idempotent.
+    """
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DROP_TIPS)
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        category=FutureWarning,
+        module=r"lightning\.pytorch\.utilities\._pytree",
+    )
 
 
 def run_defaults(kwargs: dict[str, Any]) -> None:
@@ -65,8 +97,9 @@ class RunTrainer(Trainer):
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        quiet_known_notices()
         run_defaults(kwargs)
         super().__init__(*args, **kwargs)
 
 
-__all__ = ["DEFAULT_ROOT", "CSVHistoryMode", "RunTrainer", "run_defaults"]
+__all__ = ["DEFAULT_ROOT", "CSVHistoryMode", "RunTrainer", "quiet_known_notices", "run_defaults"]
