@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CONFIGS, DEMOS, PIX2PIX_DEMO, ROOT, config_id, tiny_args
+from conftest import CONFIGS, PIX2PIX_DEMO, ROOT, tiered, tiny_args
 from faults import fault_env
 
 
@@ -28,7 +28,7 @@ def run_ddp(recipe, tmp_path, strategy_config=CONFIGS / "trainer" / "ddp.yaml", 
     return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=fault_env(), timeout=300)
 
 
-@pytest.mark.parametrize("demo", DEMOS, ids=config_id)
+@pytest.mark.parametrize("demo", tiered())
 def test_two_process_ddp_keeps_ranks_identical(demo, tmp_path):
     out = run_ddp(demo, tmp_path)
     log = out.stdout + out.stderr

@@ -1,9 +1,9 @@
 """A resumed run is the same run: SIGKILL after a checkpoint, resume with --ckpt_path last, compare bit for bit.
 
-Every demo recipe (so every method) is run three times in subprocesses: uninterrupted, killed right after a
-mid-epoch checkpoint, killed right after an end-of-epoch checkpoint; each killed run is resumed and must end
-with the uninterrupted run's weights, optimizer and scheduler states, per-rank RNG states and image pools, and
-the same logged losses at the same steps.
+Every demo recipe (so every method; Pix2Pix's in the fast tier, the others in the slow tier) is run three times
+in subprocesses: uninterrupted, killed right after a mid-epoch checkpoint, killed right after an end-of-epoch
+checkpoint; each killed run is resumed and must end with the uninterrupted run's weights, optimizer and
+scheduler states, per-rank RNG states and image pools, and the same logged losses at the same steps.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import CONFIGS, DEMOS, ROOT, config_id, tiny_args
+from conftest import CONFIGS, ROOT, tiered, tiny_args
 from faults import fault_env
 
 STEPS_PER_EPOCH = 8  # synthetic_size 16, batch 2
@@ -79,7 +79,7 @@ def logged_losses(run: Path) -> dict[int, str]:
     return {int(row["step"]): row["train/g_total"] for row in rows}
 
 
-@pytest.fixture(scope="module", params=DEMOS, ids=config_id)
+@pytest.fixture(scope="module", params=tiered())
 def reference(request, tmp_path_factory) -> tuple[Path, Path]:
     """The uninterrupted run of a demo recipe: ``(recipe, run dir)``."""
     run = tmp_path_factory.mktemp("uninterrupted") / "run"
