@@ -164,3 +164,31 @@ def test_lpips_network_builds_without_a_download(monkeypatch):
     assert hasattr(net, "net") and hasattr(net, "lins"), broken("lpips_network", "unexpected module layout")
     image = torch.zeros(1, 3, 32, 32)
     assert net(image, image, normalize=False).shape[0] == 1
+
+
+def test_merge_list_states_leaves_one_tensor_per_list_and_the_same_value():
+    from torchmetrics.image import KernelInceptionDistance
+
+    class Flat(torch.nn.Module):
+        def forward(self, x):
+            return x.flatten(1).double()
+
+    def kid(merge: bool) -> tuple[torch.Tensor, list]:
+        metric = KernelInceptionDistance(feature=Flat(), subsets=3, subset_size=4)
+        generator = torch.Generator().manual_seed(0)
+        for n in (3, 0, 2):  # uneven updates, one empty (a batch without a real image of a domain)
+            metric.update(torch.rand(n, 2, generator=generator), real=True)
+            metric.update(torch.rand(2, 2, generator=generator), real=False)
+        if merge:
+            compat.merge_list_states(metric)
+        shapes = [tuple(t.shape) for t in metric.real_features]
+        torch.manual_seed(0)
+        return metric.compute()[0], shapes
+
+    try:
+        merged, shapes = kid(merge=True)
+    except AttributeError as error:
+        pytest.fail(broken("merge_list_states", str(error)))
+    plain, plain_shapes = kid(merge=False)
+    assert shapes == [(5, 2)] and plain_shapes == [(3, 2), (0, 2), (2, 2)]
+    assert torch.equal(merged, plain)
