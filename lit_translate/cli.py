@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
+import yaml
 from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
@@ -20,6 +20,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
 from lit_translate.callbacks import (
+    EnvironmentCheck,
     Preemption,
     RankSyncCheck,
     RunCheckpoint,
@@ -27,17 +28,26 @@ from lit_translate.callbacks import (
     TranslationWriter,
 )
 from lit_translate.evaluation import EvaluationReport, TranslationMetrics
+from lit_translate.loggers import log_run_config
 from lit_translate.methods.base import TranslationModule
 from lit_translate.trainer import DEFAULT_ROOT, RunTrainer
 
 
 class RunConfigSaver(SaveConfigCallback):
-    """Save the resolved config as ``<run dir>/config.yaml`` when fitting (overwritten on resume)."""
+    """Save the resolved config as ``<run dir>/config.yaml`` when fitting (overwritten on resume).
+
+    W&B loggers also get the whole resolved config and a copy of ``config.yaml`` (:func:`log_run_config`).
+    """
 
     @override
     def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
         if stage == "fit":
             super().setup(trainer, pl_module, stage)
+
+    @override
+    def save_config(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+        log_run_config(trainer, config, Path(trainer.log_dir or DEFAULT_ROOT) / self.config_filename)
 
 
 class TranslateCLI(LightningCLI):
@@ -67,6 +77,7 @@ class TranslateCLI(LightningCLI):
         parser.add_lightning_class_args(RankSyncCheck, "rank_sync")
         parser.add_lightning_class_args(TranslationMetrics, "metrics")
         parser.add_lightning_class_args(EvaluationReport, "report")
+        parser.add_lightning_class_args(EnvironmentCheck, "environment")  # GPU recipes warn when on CPU
         parser.set_defaults({"trainer.default_root_dir": DEFAULT_ROOT})
 
     def _run_config(self) -> Namespace:
@@ -84,12 +95,12 @@ class TranslateCLI(LightningCLI):
         for logger in loggers if isinstance(loggers, list) else [loggers]:
             if isinstance(logger, Namespace) and str(logger.get("class_path", "")).endswith("WandbLogger"):
                 if logger.init_args.get("save_dir") in (None, "."):
-                    logger.init_args.save_dir = str(root)
-                if self.subcommand == "fit" and not logger.init_args.get("id"):
-                    run_id = wandb_run_id(config.get("ckpt_path"), root)
-                    if run_id is not None:  # a resumed run continues the same W&B run
-                        logger.init_args.id = run_id
-                        rank_zero_info(f"Resuming W&B run {run_id}")
+                    logger.init_args.save_dir = str(root)  # offline runs go to <run dir>/wandb
+                if logger.init_args.get("resume") is None:
+                    # jsonargparse fills wandb.init's resume=None, which overrides WandbLogger's "allow": the W&B
+                    # run of a resumed fit (RunTrainer.fit sets its id) is then not marked as resumed, and an offline
+                    # folder without that mark replaces the earlier history when synced.
+                    logger.init_args.resume = "allow"
 
     def after_fit(self) -> None:
         """Print where the run's files are."""
@@ -106,20 +117,6 @@ class TranslateCLI(LightningCLI):
             lines.append("  validation:       " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(val.items())))
         lines.append("  resume with:      the same command plus --ckpt_path last")
         rank_zero_info("\n".join(lines))
-
-
-def wandb_run_id(ckpt_path: str | None, root: Path) -> str | None:
-    """Return the W&B run id stored in a checkpoint (``"last"`` = the run's ``last.ckpt``), or None."""
-    if ckpt_path is None or ckpt_path in {"best", "hpc", "registry"}:
-        return None
-    path = root / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
-    if not path.is_file():
-        return None
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    for state in checkpoint.get("callbacks", {}).values():
-        if isinstance(state, dict) and state.get("wandb_run_id"):
-            return str(state["wandb_run_id"])
-    return None
 
 
 def _with_run_config(args: list[str]) -> list[str]:
@@ -139,8 +136,15 @@ def _with_run_config(args: list[str]) -> list[str]:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of ``lit-translate`` and ``python -m lit_translate``."""
+    """Entry point of ``lit-translate`` and ``python -m lit_translate``.
+
+    ``lit-translate wandb-sync RUN_DIR`` uploads a run's offline W&B folders (:mod:`lit_translate.wandb_sync`).
+    """
     argv = list(sys.argv[1:] if args is None else args)
+    if argv[:1] == ["wandb-sync"]:
+        from lit_translate.wandb_sync import main as wandb_sync
+
+        raise SystemExit(wandb_sync(argv[1:]))
     TranslateCLI(args=_with_run_config(argv))
 
 

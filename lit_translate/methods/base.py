@@ -11,7 +11,7 @@ per-rank random streams saved for an exact resume (``plumbing.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -177,19 +177,35 @@ class TranslationModule(TrainingPlumbing):
         return (factory or paper_adam)(params)
 
     def build_schedulers(
-        self, factory: LRSchedulerCallable | None, optimizers: list[Any], interval: Literal["epoch", "step"] = "epoch"
+        self,
+        factory: LRSchedulerCallable | None,
+        optimizers: list[Any],
+        interval: Literal["epoch", "step"] = "epoch",
+        names: Sequence[str] | None = None,
     ) -> list[Any]:
         """Instantiate one scheduler per optimizer (none when ``factory`` is None), stepped per ``interval``.
 
         ``"epoch"`` schedulers (the reference "linear" policy) step at each epoch end, ``"step"`` ones (BasicSR's
         MultiStep and cosine restarts) after every iteration; both are checkpointed and resume exactly.
+
+        Args:
+            factory: the scheduler factory from the config, or None for a constant learning rate.
+            optimizers: the optimizers, in ``configure_optimizers`` order.
+            interval: ``"epoch"`` or ``"step"``. Default: ``"epoch"``.
+            names: one network name per optimizer (e.g. ``("G", "D")``): the learning rates are logged as
+                ``lr/<name>`` instead of Lightning's ``lr-Adam``, ``lr-Adam-1``. Default: None (Lightning's names).
         """
         check_choice("interval", interval, ("epoch", "step"))
+        if names is not None and len(names) != len(optimizers):
+            raise ValueError(f"build_schedulers: {len(names)} names {tuple(names)} for {len(optimizers)} optimizers")
         if factory is None:
             return []
-        if interval == "epoch":
+        if interval == "epoch" and names is None:
             return [factory(opt) for opt in optimizers]
-        return [{"scheduler": factory(opt), "interval": interval} for opt in optimizers]
+        configs = [{"scheduler": factory(opt), "interval": interval} for opt in optimizers]
+        for config, name in zip(configs, names or (), strict=False):
+            config["name"] = f"lr/{name}"  # LearningRateMonitor's key
+        return configs
 
     # -------------------------------------------------------------------------------------- evaluation hooks
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
