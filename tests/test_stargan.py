@@ -177,6 +177,7 @@ def test_generator_steps_every_n_critic_iterations_and_the_phase_survives_a_mid_
     from faults import RaiseAtStep
 
     args = ["-c", str(DEMO), *tiny_args(tmp_path, steps=8, epochs=2), "--checkpoint.every_n_train_steps", "7"]
+    args += ["--model.init_args.n_critic", "5"]  # the paper's (the demo steps G every 2)
     first, second = GeneratorSteps(), GeneratorSteps()
     cli = run_cli(args)
     cli.trainer.callbacks += [first, RaiseAtStep(7, rank=0)]  # dies mid-epoch 0 (8 batches per epoch)
@@ -222,7 +223,7 @@ def test_config_errors_name_the_key_and_the_fix_before_the_first_step(tmp_path):
         StarGAN(StarGANGenerator(4, 4, 1), StarGANDiscriminator(16, 3, 4, 2), domains=["a", "b", "c"])
     args = ["-c", str(DEMO), *tiny_args(tmp_path, steps=1)]
     cli = run_cli([*args, "--data.image_size", "96"])
-    with pytest.raises(ValueError, match=r"image_size is 96 .*image_size=64 \(repeat_num=5: a multiple of 32\)"):
+    with pytest.raises(ValueError, match=r"image_size is 96 .*image_size=32 \(repeat_num=4: a multiple of 16\)"):
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     assert cli.trainer.global_step == 0
     model = tiny_stargan(domains=["a", "b", "c"])
@@ -275,5 +276,5 @@ def test_predict_writes_the_requested_domain_at_the_training_size(tmp_path):
     cli.trainer.predict(cli.model, datamodule=cli.datamodule, ckpt_path=str(run / "checkpoints" / "last.ckpt"))
     from PIL import Image
 
-    assert Image.open(out / "green" / "a.png").size == (64, 64)  # resized as in evaluation (predict_resize)
+    assert Image.open(out / "green" / "a.png").size == (32, 32)  # resized as in evaluation (predict_resize)
     assert cli.model.targets == ("red", "green", "blue")

@@ -268,7 +268,9 @@ class StarGAN(TranslationModule):
     def configure_optimizers(self) -> Any:
         opt_g = self.build_optimizer(self.optimizer_g or stargan_adam, self.generator.parameters())
         opt_d = self.build_optimizer(self.optimizer_d or stargan_adam, self.discriminator.parameters())
-        return [opt_g, opt_d], self.build_schedulers(self.lr_scheduler, [opt_g, opt_d], interval="step")
+        return [opt_g, opt_d], self.build_schedulers(
+            self.lr_scheduler, [opt_g, opt_d], interval="step", names=("G", "D")
+        )
 
     # ---------------------------------------------------------------------------------------------- inference
     @override
