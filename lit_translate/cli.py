@@ -8,6 +8,7 @@ with ``--ckpt_path last`` resumes into the same directory.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,15 @@ class RunConfigSaver(SaveConfigCallback):
     @override
     def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
         if stage == "fit":
+            # ``trainer.log_dir`` is a collective (it broadcasts rank 0's answer): resolve it here, on every rank,
+            # never in ``save_config``, which only rank 0 runs (a rank-0-only broadcast hangs DDP).
+            self._log_dir = Path(trainer.log_dir or DEFAULT_ROOT)
             super().setup(trainer, pl_module, stage)
 
     @override
     def save_config(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
         config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
-        log_run_config(trainer, config, Path(trainer.log_dir or DEFAULT_ROOT) / self.config_filename)
+        log_run_config(trainer, config, self._log_dir / self.config_filename)
 
 
 class TranslateCLI(LightningCLI):
@@ -120,19 +124,55 @@ class TranslateCLI(LightningCLI):
 
 
 def _with_run_config(args: list[str]) -> list[str]:
-    """For ``predict``/``validate``/``test`` with ``--ckpt_path`` and no ``-c``, use the run's config.yaml."""
+    """Check ``--ckpt_path`` of ``predict``/``validate``/``test`` and, without ``-c``, add the run's config.
+
+    The run's config is its ``config.yaml`` (``<run>/checkpoints/x.ckpt`` -> ``<run>/config.yaml``) or, for a
+    checkpoint outside its run directory, the model and data arguments stored in the checkpoint.
+    """
     if not args or args[0] not in {"predict", "validate", "test"}:
-        return args
-    if any(a in {"-c", "--config"} or a.startswith("--config=") for a in args):
         return args
     ckpt = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ckpt_path"), None)
     ckpt = ckpt or next((a.split("=", 1)[1] for a in args if a.startswith("--ckpt_path=")), None)
-    if ckpt is None:
+    has_config = any(a in {"-c", "--config"} or a.startswith("--config=") for a in args)
+    if ckpt is None or (has_config and ckpt in {"last", "best", "hpc", "registry"}):
         return args
-    config = Path(ckpt).resolve().parent.parent / "config.yaml"
-    if not config.is_file():
-        raise SystemExit(f"error: no -c CONFIG given and {config} (the run config next to {ckpt}) does not exist")
-    return [args[0], "-c", str(config), *args[1:]]
+    if ckpt in {"last", "best", "hpc", "registry"}:
+        raise SystemExit(
+            f"error: --ckpt_path {ckpt} needs the run's config: add -c RUN_DIR/config.yaml, or pass a .ckpt file"
+        )
+    if not Path(ckpt).is_file():
+        raise SystemExit(f"error: checkpoint {ckpt} (--ckpt_path) does not exist")
+    if has_config:
+        return args
+    path = Path(ckpt).resolve()
+    config = path.parent.parent / "config.yaml"
+    if path.parent.name == "checkpoints" and config.is_file():
+        return [args[0], "-c", str(config), *args[1:]]
+    return [args[0], "-c", checkpoint_config(path), *args[1:]]
+
+
+def checkpoint_config(path: Path) -> str:
+    """Return the ``model:`` and ``data:`` config stored in a checkpoint by ``lit-translate fit``, as JSON.
+
+    LightningCLI saves each class's init arguments (``hyper_parameters``, ``datamodule_hyper_parameters``) with
+    its ``_class_path``; that is enough to rebuild the model and the DataModule for predict/validate/test.
+    """
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    config: dict[str, Any] = {}
+    for key, section in (("hyper_parameters", "model"), ("datamodule_hyper_parameters", "data")):
+        stored = dict(checkpoint.get(key) or {})
+        class_path = stored.pop("_class_path", None)
+        if class_path is None:
+            if section == "data":
+                continue
+            raise SystemExit(
+                f"error: {path} holds no model configuration (it was not written by lit-translate fit) and no "
+                f"config.yaml is next to it; pass -c CONFIG"
+            )
+        init_args = {k: v for k, v in stored.items() if not k.startswith("_")}
+        config[section] = {"class_path": class_path, "init_args": init_args}
+    rank_zero_info(f"No config.yaml next to {path}: using the model and data arguments stored in it")
+    return json.dumps(config)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -85,13 +85,18 @@ class TranslationModule(TrainingPlumbing):
         super().__init__(on_nonfinite, max_skipped_steps)
         check_choice("inference_mode", inference_mode, INFERENCE_MODES)
         self.inference_mode: InferenceMode = inference_mode
-        self.predict_target: Target = None
+        self.predict_targets: tuple[str, ...] = ()  # set by the predict writer; () = default_predict_targets
 
     # ----------------------------------------------------------------------------------------------- inference
     @property
     def targets(self) -> tuple[str, ...]:
         """Return the named translation targets (default: :attr:`directions`; StarGAN: its domains)."""
         return self.directions
+
+    @property
+    def default_predict_targets(self) -> tuple[str, ...]:
+        """Return what ``predict`` translates into by default: the first target (a multi-domain method: all)."""
+        return (self.targets[0],)
 
     def generator_for(self, target: Target) -> nn.Module:
         """Return the network that translates into ``target`` (a name of :attr:`targets` or a label tensor)."""
@@ -245,5 +250,7 @@ class TranslationModule(TrainingPlumbing):
 
     @override
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        outputs = [self.translate_any_size(img[None], self.predict_target)[0] for img in batch["A"]]
-        return {"images": outputs, "paths": batch["A_path"]}
+        """Translate ``batch["A"]`` into each of ``predict_targets``: ``{"images": {target: [(C, H, W)]}, "paths"}``."""
+        targets = self.predict_targets or self.default_predict_targets
+        images = {t: [self.translate_any_size(img[None], t)[0] for img in batch["A"]] for t in targets}
+        return {"images": images, "paths": batch["A_path"]}
