@@ -263,18 +263,20 @@ def test_attribute_targets_without_labels_use_the_classifier_estimate():
     assert model.translate_any_size(big, "Male").shape == (4, 3, 32, 32)
 
 
-def test_predict_writes_the_requested_domain_at_the_training_size(tmp_path):
+def test_predict_writes_every_domain_by_default_or_the_requested_ones_at_the_training_size(tmp_path):
     run = tmp_path / "run"
     cli = run_cli(["-c", str(DEMO), *tiny_args(run, steps=1)])
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     inputs = tmp_path / "inputs"
     write_image(inputs / "a.png", np.zeros((80, 100, 3), np.uint8))
-    out = tmp_path / "out"
-    predict = ["--data.predict_dir", str(inputs), "--predict_writer.output_dir", str(out / "green"),
-               "--predict_writer.direction", "green"]  # fmt: skip
-    cli = run_cli(["-c", str(DEMO), *tiny_args(run, steps=1), *predict])
-    cli.trainer.predict(cli.model, datamodule=cli.datamodule, ckpt_path=str(run / "checkpoints" / "last.ckpt"))
     from PIL import Image
 
-    assert Image.open(out / "green" / "a.png").size == (32, 32)  # resized as in evaluation (predict_resize)
-    assert cli.model.targets == ("red", "green", "blue")
+    for out, targets in ((tmp_path / "all", []), (tmp_path / "some", ["--predict_writer.targets", "[blue,green]"])):
+        predict = ["--data.predict_dir", str(inputs), "--predict_writer.output_dir", str(out), *targets]
+        cli = run_cli(["-c", str(DEMO), *tiny_args(run, steps=1), *predict])
+        cli.trainer.predict(cli.model, datamodule=cli.datamodule, ckpt_path=str(run / "checkpoints" / "last.ckpt"))
+        assert cli.model.targets == ("red", "green", "blue")
+        written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+        domains = ["red", "green", "blue"] if not targets else ["blue", "green"]
+        assert written == sorted(f"{d}/a.png" for d in domains)  # out/<domain>/<name>.png
+        assert Image.open(out / domains[0] / "a.png").size == (32, 32)  # resized as in evaluation (predict_resize)
