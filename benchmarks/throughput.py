@@ -4,7 +4,8 @@
     python benchmarks/throughput.py --recipe configs/pix2pix/facades.yaml --precision bf16-mixed --iters 50
 
 The recipe's nets and losses are used unchanged; the data is the built-in synthetic set resized to the recipe's
-``load_size``/``crop_size`` (so no dataset is needed). Iterations (one D + one G update) per second are timed
+``load_size``/``crop_size`` (multi-domain recipes: ``image_size``), so no dataset is needed. Iterations per second
+(one D + one G update; StarGAN: one D step, G every ``n_critic`` of them, so time a multiple of 5) are timed
 after ``--warmup`` iterations. Peak memory is the GPU's ``max_memory_allocated`` on CUDA, and the process's peak
 resident set size on CPU. The figure is appended to ``docs/benchmarks.md`` with device, commit and command.
 """
@@ -134,7 +135,8 @@ def main() -> None:
         peak = f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB GPU (max_memory_allocated)"
     else:
         peak = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB CPU (peak RSS of the process)"
-    size = cli.datamodule.hparams.get("crop_size", "?") if hasattr(cli.datamodule, "hparams") else "?"
+    hparams = getattr(cli.datamodule, "hparams", {})
+    size = hparams.get("image_size") or hparams.get("crop_size") or "?"  # multi-domain data: image_size
     method = type(cli.model).__name__
     line = (
         f"| {datetime.date.today()} | {method} | `{args.recipe}` | {size} px, batch {args.batch_size}, "

@@ -71,12 +71,21 @@ def assert_same(a: Any, b: Any, where: str) -> None:
         assert a == b, f"{where}: {a!r} != {b!r}"
 
 
-def logged_losses(run: Path) -> dict[int, str]:
+def logged_losses(run: Path) -> dict[int, dict[str, str]]:
+    """Every training row's logged losses ``{step: {"train/<prefix>_<term>": value}}``.
+
+    All networks' terms, not only G's: a method that steps an optimizer every few iterations (StarGAN's G every
+    n_critic) logs that optimizer's terms at those steps only, and every step has some.
+    """
     with open(run / "metrics.csv") as f:
-        rows = [row for row in csv.DictReader(f) if row.get("train/g_total")]
+        rows = [
+            {k: v for k, v in row.items() if k.startswith("train/") and v} | {"step": row["step"]}
+            for row in csv.DictReader(f)
+        ]
+    rows = [row for row in rows if len(row) > 1]
     steps = [int(row["step"]) for row in rows]
     assert len(steps) == len(set(steps)), f"logged steps repeat: {steps}"
-    return {int(row["step"]): row["train/g_total"] for row in rows}
+    return {int(row.pop("step")): row for row in rows}
 
 
 @pytest.fixture(scope="module", params=tiered())

@@ -1,6 +1,8 @@
 """Data layer: image I/O, augmentation pipelines, samplers, datasets and DataModules."""
 
 from lit_translate.data.base import ResizeCropDataModule, TranslationDataModule
+from lit_translate.data.celeba_modules import CelebADataModule, CelebARaFDDataModule
+from lit_translate.data.domains import DomainFolderDataModule, MultiDomainDataModule, SyntheticDomains
 from lit_translate.data.folder import ImageFolderDataset
 from lit_translate.data.io import IMG_EXTENSIONS, find_images, load_image, save_image
 from lit_translate.data.paired import PairedDataModule, PairedImageDataset, SyntheticPairedDataset
@@ -11,6 +13,11 @@ from lit_translate.data.unpaired import SyntheticUnpairedDataset, UnpairedDataMo
 
 __all__ = [
     "IMG_EXTENSIONS",
+    "CelebADataModule",
+    "CelebARaFDDataModule",
+    "DomainFolderDataModule",
+    "MultiDomainDataModule",
+    "SyntheticDomains",
     "ImageFolderDataset",
     "PairedDataModule",
     "PairedImageDataset",

@@ -31,6 +31,7 @@ from torchmetrics.image import (
 )
 from typing_extensions import override
 
+from lit_translate import compat
 from lit_translate.choices import check_choice
 from lit_translate.data.sampling import sampler_problem
 from lit_translate.evaluation.adapters import ValueRange, to_lpips_input, to_rgb, to_uint8, to_unit
@@ -251,7 +252,11 @@ class TranslationMetrics(Callback):
     def update(
         self, pairs: Mapping[str, tuple[Tensor, Tensor | None]], paired: bool, device: torch.device | str = "cpu"
     ) -> None:
-        """Add one batch of ``{tag: (fake, real_target)}`` (images in [-1, 1], any float dtype)."""
+        """Add one batch of ``{tag: (fake, real_target)}`` (images in [-1, 1], any float dtype).
+
+        ``real_target`` may hold no image (a multi-domain method's batch without a real image of that domain):
+        FID and KID count every image once over the whole split, whichever batch and rank it comes in.
+        """
         self.build(paired)
         device = torch.device(device)
         with (
@@ -348,6 +353,8 @@ class TranslationMetrics(Callback):
         with torch.autocast(device_type=device.type, enabled=False), torch.inference_mode(False), torch.no_grad():
             for tag in sorted(self._metrics):
                 metrics = self._metrics[tag]
+                for metric in metrics.values():
+                    compat.merge_list_states(metric)  # KID's feature lists: one gather per rank (DDP)
                 n_fake, n_real = (int(v) for v in metrics["count"].compute().tolist())
                 self.num_images[tag] = n_fake
                 suffix = f"_{tag}" if tag else ""
