@@ -2,6 +2,7 @@
 
 from lit_translate.data.base import ResizeCropDataModule, TranslationDataModule
 from lit_translate.data.folder import ImageFolderDataset
+from lit_translate.data.images import ImageFolderDataModule
 from lit_translate.data.io import IMG_EXTENSIONS, find_images, load_image, save_image
 from lit_translate.data.paired import PairedDataModule, PairedImageDataset, SyntheticPairedDataset
 from lit_translate.data.sampling import ShardedSampler, SharedEpoch, sample_seed
@@ -11,6 +12,7 @@ from lit_translate.data.unpaired import SyntheticUnpairedDataset, UnpairedDataMo
 
 __all__ = [
     "IMG_EXTENSIONS",
+    "ImageFolderDataModule",
     "ImageFolderDataset",
     "PairedDataModule",
     "PairedImageDataset",
