@@ -9,6 +9,7 @@ procedural set of textured shapes (:class:`SyntheticContentDataset`) serves the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -227,8 +228,15 @@ class ImageFolderDataModule(TranslationDataModule):
                 f"{train} has {len(paths)} image(s): val_fraction {self.val_fraction} leaves none for training; "
                 f"add images, lower --data.val_fraction, or add a {train.parent / 'val'} folder"
             )
-        order = torch.randperm(len(paths), generator=torch.Generator().manual_seed(self.split_seed)).tolist()
+        # The SR DataModule's convention: the same folder and split_seed hold out the same images.
+        order = np.random.default_rng(self.split_seed).permutation(len(paths)).tolist()
         chosen = sorted(order[:held_out]) if role == "val" else sorted(order[held_out:])
+        if role == "val":
+            self.log_rank_zero(
+                logging.INFO,
+                f"{train} has no val/ folder next to it: {held_out} of its {len(paths)} images validate "
+                f"(--data.val_fraction {self.val_fraction}, --data.split_seed {self.split_seed})",
+            )
         return [paths[i] for i in chosen]
 
     # ----------------------------------------------------------------------------------------------- datasets
