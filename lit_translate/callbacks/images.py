@@ -39,10 +39,21 @@ def to_grid(columns: dict[str, Tensor], padding: int = 2) -> Tensor:
 
 
 def first_items(loader: Any, count: int) -> dict[str, Any]:
-    """Collate the first ``count`` items of the dataset behind ``loader`` (a DataLoader or a list of them)."""
+    """Collate the first ``count`` items of the dataset behind ``loader`` (a DataLoader or a list of them).
+
+    Items whose images differ in size (whole-image SR validation) are cropped at the top-left to the smallest
+    size of each key, which keeps an LR image and its ``scale`` times larger HR image aligned.
+    """
     loader = loader[0] if isinstance(loader, (list, tuple)) else loader
     dataset = loader.dataset
-    return default_collate([dataset[i] for i in range(min(count, len(dataset)))])
+    items = [dataset[i] for i in range(min(count, len(dataset)))]
+    for key, value in items[0].items() if items else ():
+        if isinstance(value, Tensor) and value.ndim == 3 and len({item[key].shape for item in items}) > 1:
+            height = min(item[key].shape[-2] for item in items)
+            width = min(item[key].shape[-1] for item in items)
+            for item in items:
+                item[key] = item[key][..., :height, :width]
+    return default_collate(items)
 
 
 def render_visuals(pl_module: LightningModule, batch: dict[str, Any]) -> tuple[Tensor, str]:
