@@ -120,8 +120,8 @@ class StyleTransfer(TranslationModule):
         max_skipped_steps: With ``"skip"``, stop after this many skipped steps in a row. Default: 20.
 
     Raises:
-        ValueError: A layer is not a layer of ``vgg_arch``, ``style_layers`` is empty, a weight is negative, or
-            ``style_size`` < 1.
+        ValueError: A layer is not a layer of ``vgg_arch``, ``style_layers`` is empty, a weight is negative or
+            all are 0, or ``style_size`` < 1.
     """
 
     paired = False  # no target image: PSNR/SSIM/LPIPS do not apply, evaluation_pairs gives (stylised, None)
@@ -155,6 +155,8 @@ class StyleTransfer(TranslationModule):
         for key, value in weights.items():
             if value < 0:
                 raise ValueError(f"{key}_weight must be >= 0, got {value}")
+        if not any(weights.values()):
+            raise ValueError("content_weight, style_weight and tv_weight are all 0: nothing to train")
         if style_size is not None and style_size < 1:
             raise ValueError(f"style_size must be >= 1 or null, got {style_size}")
         self.generator = generator
@@ -170,6 +172,7 @@ class StyleTransfer(TranslationModule):
         """Build the loss network and the style targets once, for fit/validate/test (not needed to predict)."""
         if stage in _NEEDS_LOSS_NETWORK and self.vgg is None:
             self.build_loss_network()
+        super().setup(stage)  # after the build: the base sees the frozen network (e.g. to keep it out of DDP)
 
     def build_loss_network(self) -> None:
         """Build the frozen VGG and the style image's Gram matrices (non-persistent buffers) on the module's device.
