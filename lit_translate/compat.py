@@ -8,6 +8,7 @@ touches those private names.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from lightning.pytorch import Trainer
@@ -60,6 +61,19 @@ def batches_done(trainer: Trainer) -> int:
     position so that a mid-epoch resume skips exactly the batches already trained.
     """
     return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+
+
+def between_batches(trainer: Trainer) -> bool:
+    """Tell whether training stands between two batches of an epoch (the last one done, the next not started).
+
+    Reads ``trainer.fit_loop.epoch_loop.batch_progress``: every counter (ready, started, processed, completed)
+    equal and the epoch neither at its start nor at its end. Lightning resumes such a state as "restarted on
+    last" (loops, logging step and the DataModule position all agree), so a checkpoint written here is exact.
+    """
+    progress = trainer.fit_loop.epoch_loop.batch_progress
+    total, current = progress.total, progress.current
+    settled = total.ready == total.started == total.processed == total.completed
+    return settled and 0 < current.completed < trainer.num_training_batches
 
 
 # ------------------------------------------------------------------------------------------- ModelCheckpoint
@@ -130,6 +144,41 @@ def set_time_last_checked(callback: ModelCheckpoint, now: float) -> None:
     callback._last_time_checked = now
 
 
+# ---------------------------------------------------------------------------------------------- resume / W&B
+def fit_checkpoint_path(trainer: Trainer, ckpt_path: str | None) -> str | None:
+    """Return the checkpoint file ``trainer.fit(ckpt_path=...)`` will restore, or None (start from scratch).
+
+    Uses ``trainer._checkpoint_connector._parse_ckpt_path``, Lightning's own resolution of ``"last"`` (the newest
+    ``last*.ckpt`` of the checkpoint callbacks), ``"hpc"`` (the newest ``hpc_ckpt_N.ckpt``; also chosen without
+    ``ckpt_path`` under SLURM), ``"best"`` and plain paths, so that what is read before fit is the file fit
+    restores. Its warnings and errors are left to the real call in ``fit``: here they are silenced and an error
+    means None.
+    """
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            path = trainer._checkpoint_connector._parse_ckpt_path(
+                TrainerFn.FITTING, ckpt_path, model_provided=True, model_connected=False
+            )
+        except (ValueError, OSError):
+            return None
+    return None if path is None else str(path)
+
+
+def set_wandb_run_id(logger: Any, run_id: str) -> None:
+    """Make a ``WandbLogger`` whose run has not started yet start (resume) the W&B run ``run_id``.
+
+    Sets ``WandbLogger._wandb_init["id"]`` (the ``wandb.init`` arguments) and ``_id`` (what ``version`` reports
+    before the run starts): the logger is built by the CLI before the checkpoint to restore is known.
+    """
+    if logger._experiment is not None:
+        raise RuntimeError(f"the W&B run {logger.version} has already started: cannot switch it to {run_id}")
+    logger._wandb_init["id"] = run_id
+    logger._id = run_id
+
+
 # --------------------------------------------------------------------------------------------- torchmetrics
 def lpips_network(net: str) -> nn.Module:
     """Build torchmetrics' LPIPS network with its v0.1 linear layers and a random, never downloaded backbone.
@@ -146,8 +195,10 @@ def lpips_network(net: str) -> nn.Module:
 __all__ = [
     "VERIFIED",
     "batches_done",
+    "between_batches",
     "cli_hyperparameters",
     "defer_save_until_validation",
+    "fit_checkpoint_path",
     "last_saved_step",
     "lpips_network",
     "mark_saved",
@@ -155,6 +206,7 @@ __all__ = [
     "save_last",
     "save_top_k_and_last",
     "set_intervals",
+    "set_wandb_run_id",
     "set_time_last_checked",
     "skip_saving",
     "step_uncounted",
