@@ -159,7 +159,7 @@ def test_predict_stylises_any_size_without_the_loss_network(trained, tmp_path):
     _, run = trained
     inputs, out = tmp_path / "in", tmp_path / "out"
     rng = np.random.default_rng(0)
-    sizes = {"odd.png": (37, 53), "small.jpg": (9, 13), "sub/ignored.png": (8, 8)}
+    sizes = {"odd.png": (37, 53), "small.jpg": (9, 13), "sub/nested.png": (8, 8)}
     for name, (h, w) in sizes.items():
         write_image(inputs / name, rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
     ckpt = str(run / "checkpoints" / "last.ckpt")
@@ -169,8 +169,10 @@ def test_predict_stylises_any_size_without_the_loss_network(trained, tmp_path):
         + common
         + ["--predict_writer.output_dir", str(out), "--model.init_args.vgg_weights", "missing.pth"]
     )
-    assert sorted(p.name for p in out.iterdir()) == ["odd.png", "small.png"]  # predict reads the folder itself
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+    assert written == ["odd.png", "small.png", "sub/nested.png"]  # sub-folders kept (the predict folder's rule)
     assert Image.open(out / "odd.png").size == (53, 37) and Image.open(out / "small.png").size == (13, 9)
+    assert Image.open(out / "sub" / "nested.png").size == (8, 8)
 
 
 # ------------------------------------------------------------------------------------------------ bad input
