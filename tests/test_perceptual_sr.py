@@ -20,6 +20,7 @@ from PIL import Image
 
 from lit_translate.cli import main
 from lit_translate.methods import PerceptualSR
+from lit_translate.methods.perceptual_sr import sr_scores
 from lit_translate.nets import PerceptualSRNet
 from lit_translate.standins import random_vgg_state
 from lit_translate.weights import FETCH_COMMAND, WeightsUnavailableError
@@ -173,3 +174,23 @@ def test_offline_vgg_error_names_the_file_and_the_fix_before_training(offline, t
     message = str(info.value)
     assert "vgg16-397923af.pth" in message and f"{FETCH_COMMAND} --only vgg16" in message
     assert "--model.init_args.vgg_weights" in message
+
+
+def test_sr_scores_follow_the_basicsr_y_convention_with_the_border_cropped():
+    rng = np.random.default_rng(0)
+    levels = torch.from_numpy(rng.integers(20, 200, (2, 3, 24, 24))).double()
+    hr = levels / 127.5 - 1  # exact 8-bit levels in [-1, 1]
+    sr = (levels + 4) / 127.5 - 1  # every channel 4 levels brighter
+    sr[..., :4, :] = -1.0  # the 4 px border (scale 4) is wrong but cropped away
+    scores = sr_scores(sr.float(), hr.float(), scale=4)
+    y_step = 4 * (65.481 + 128.553 + 24.966) / 255 / 255  # Y of BT.601 (MATLAB rgb2ycbcr) in [0, 1]
+    expected = -20 * np.log10(y_step)
+    torch.testing.assert_close(scores["psnr_y"], torch.full((2,), expected, dtype=torch.float64), rtol=0, atol=1e-3)
+    assert scores["ssim_y"].shape == (2,) and bool((scores["ssim_y"] > 0.9).all())
+
+
+def test_validation_logs_both_conventions_and_the_bicubic_reference(trained):
+    cli, _ = trained
+    logged = cli.trainer.logged_metrics
+    for key in ("val/l1", "val/feature", "val/psnr_y", "val/ssim_y", "val/psnr_y_bicubic", "val/psnr", "val/ssim"):
+        assert key in logged and torch.isfinite(logged[key]), key
