@@ -78,6 +78,8 @@ def resize_center_crop(image: np.ndarray, size: int) -> np.ndarray:
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """Map a uint8 ``(H, W, C)`` array to a float32 ``(C, H, W)`` tensor in [-1, 1]."""
+    if not image.flags.writeable:  # np.asarray of a PIL image is read-only; torch warns on those
+        image = image.copy()
     return torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1.0
 
 
