@@ -52,9 +52,11 @@ class TranslationMetrics(Callback):
     """FID, KID, LPIPS, PSNR and SSIM of ``pl_module.evaluation_pairs`` on the validation and test splits.
 
     Logged at the end of each evaluated epoch as ``val/<metric>[_<tag>]`` (``test/...`` in test); PSNR, SSIM and
-    LPIPS only for ``paired`` methods. Runs at every ``trainer.validate``/``trainer.test``, and during fit after
-    epochs ``every_n_epochs - 1, 2 * every_n_epochs - 1, ...`` (never in the sanity check). Monitoring
-    ``val/fid`` with a ``ModelCheckpoint`` needs the same ``every_n_epochs`` on both.
+    LPIPS only for ``paired`` methods; a direction whose ``evaluation_pairs`` give no real images (``(fake,
+    None)``: a method without targets, such as style transfer) is counted and gets no metric. Runs at every
+    ``trainer.validate``/``trainer.test``, and during fit after epochs ``every_n_epochs - 1, 2 * every_n_epochs - 1,
+    ...`` (never in the sanity check). Monitoring ``val/fid`` with a ``ModelCheckpoint`` needs the same
+    ``every_n_epochs`` on both.
 
     The metric networks are built at ``setup`` (so that missing weights fail at once, with the fix in the
     message) from :func:`~lit_translate.evaluation.resolve_weights`, and live in this callback, never in
@@ -116,6 +118,7 @@ class TranslationMetrics(Callback):
         self._features: SharedFeatures | None = None
         self._lpips_model: nn.Module | None = None
         self._metrics: dict[str, nn.ModuleDict] = {}
+        self._targetless: set[str] = set()  # direction tags whose evaluation_pairs have no real images
         self._active = False
         self._sampler_checked = False
 
@@ -265,8 +268,11 @@ class TranslationMetrics(Callback):
             torch.no_grad(),
         ):
             for tag, (fake, real) in pairs.items():
+                if (real is None) != (tag in self._targetless) and tag in self._metrics:
+                    raise ValueError(f"evaluation_pairs gave real target images for direction {tag!r} only sometimes")
                 if real is None:
-                    raise ValueError(f"evaluation_pairs gave no real target images for direction {tag!r}")
+                    self._count_targetless(tag, fake.shape[0], device)
+                    continue
                 fake, real = fake.detach().to(device), real.detach().to(device)
                 if tag not in self._metrics:
                     if self._features is not None and self._features.num_features is None:
@@ -277,6 +283,24 @@ class TranslationMetrics(Callback):
                 if metrics["count"].device != device:
                     metrics.to(device)
                 self._update_direction(tag, metrics, fake, real, paired)
+
+    def _count_targetless(self, tag: str, count: int, device: torch.device) -> None:
+        """Count the images of a direction without real target images (style transfer); skip every metric.
+
+        FID/KID compare with real images of the target domain and LPIPS/PSNR/SSIM with aligned targets, so none
+        applies; the images are still counted (``num_images``).
+        """
+        if tag not in self._metrics:
+            self._metrics[tag] = nn.ModuleDict({"count": ImageCount()})
+            self._targetless.add(tag)
+            rank_zero_info(
+                f"TranslationMetrics: evaluation_pairs gives no real target images for direction {tag!r} (a method "
+                "without targets, e.g. style transfer): FID, KID, LPIPS, PSNR and SSIM are skipped for it"
+            )
+        counter = self._metrics[tag]["count"]
+        if counter.device != device:
+            counter.to(device)
+        counter.update(count, 0)
 
     def _feature_input(self, images: Tensor) -> Tensor:
         if self.feature_extractor is not None:
