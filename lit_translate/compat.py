@@ -1,4 +1,4 @@
-"""Every private Lightning or torchmetrics API lit_translate relies on, behind one small function each.
+"""Every private Lightning, torchmetrics or torch API lit_translate relies on, behind one small function each.
 
 Public API could not do these; each shim says what it reaches into and why. They were verified on the versions
 in :data:`VERIFIED` (``constraints.txt``); ``tests/test_compat.py`` exercises every shim against the installed
@@ -8,6 +8,7 @@ touches those private names.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from lightning.pytorch import Trainer
@@ -16,7 +17,7 @@ from lightning.pytorch.core.mixins import hparams_mixin
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import nn
 
-VERIFIED = {"lightning": "2.6.6", "torchmetrics": "1.9.0"}
+VERIFIED = {"lightning": "2.6.6", "torchmetrics": "1.9.0", "torch": "2.14.1"}
 """The versions every shim below was read and tested against."""
 
 
@@ -130,6 +131,26 @@ def set_time_last_checked(callback: ModelCheckpoint, now: float) -> None:
     callback._last_time_checked = now
 
 
+# ----------------------------------------------------------------------------------------------------- torch
+def ignore_in_ddp(module: nn.Module, names: Iterable[str]) -> None:
+    """Make a later ``DistributedDataParallel(module)`` skip these parameters and buffers entirely.
+
+    Uses ``DistributedDataParallel._set_params_and_buffers_to_ignore_for_model`` (it sets
+    ``module._ddp_params_and_buffers_to_ignore``, which DDP reads at construction): the named tensors are neither
+    broadcast from rank 0 at start-up nor, for buffers, before every forward (``broadcast_buffers``), nor reduced.
+    For frozen tensors that are identical on every rank by construction, such as the VGG loss network's weights
+    (tens of MB per step otherwise). Call it before Lightning wraps the module (``setup``); it replaces any
+    previous list.
+
+    Args:
+        module: The module DDP will wrap (the LightningModule).
+        names: Fully qualified names relative to ``module``, as ``named_parameters``/``named_buffers`` give them.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, list(names))
+
+
 # --------------------------------------------------------------------------------------------- torchmetrics
 def lpips_network(net: str) -> nn.Module:
     """Build torchmetrics' LPIPS network with its v0.1 linear layers and a random, never downloaded backbone.
@@ -148,6 +169,7 @@ __all__ = [
     "batches_done",
     "cli_hyperparameters",
     "defer_save_until_validation",
+    "ignore_in_ddp",
     "last_saved_step",
     "lpips_network",
     "mark_saved",

@@ -115,3 +115,21 @@ def test_lpips_network_builds_without_a_download(monkeypatch):
     assert hasattr(net, "net") and hasattr(net, "lins"), broken("lpips_network", "unexpected module layout")
     image = torch.zeros(1, 3, 32, 32)
     assert net(image, image, normalize=False).shape[0] == 1
+
+
+def test_ignore_in_ddp_keeps_the_named_buffers_out_of_ddp(tmp_path):
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    module = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    module.register_buffer("frozen", torch.ones(3), persistent=False)
+    compat.ignore_in_ddp(module, ["frozen"])
+    assert getattr(module, "_ddp_params_and_buffers_to_ignore", None) == ["frozen"], broken("ignore_in_ddp", "not set")
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        ddp = DistributedDataParallel(module)
+        assert "frozen" in ddp.parameters_to_ignore, broken("ignore_in_ddp", "DDP did not read the list")
+        assert all(b is not module.frozen for b in ddp.modules_buffers), broken("ignore_in_ddp", "still broadcast")
+        assert any(b is module[1].running_mean for b in ddp.modules_buffers), "other buffers are still broadcast"
+    finally:
+        dist.destroy_process_group()

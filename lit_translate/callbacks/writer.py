@@ -24,6 +24,9 @@ class TranslationWriter(BasePredictionWriter):
         overwrite: replace existing files in ``output_dir``. Default: False.
         inference_mode: ``"eval"`` or ``"train"`` to override the model's inference mode (None keeps the
             checkpoint's). Default: None.
+        tile: translate in tiles of this many input pixels (memory bounded by the tile size; see
+            ``TranslationModule.translate_any_size``); None translates whole images. Default: None.
+        tile_overlap: input pixels shared by neighbouring tiles. Default: 32.
     """
 
     def __init__(
@@ -32,12 +35,15 @@ class TranslationWriter(BasePredictionWriter):
         direction: str = "AtoB",
         overwrite: bool = False,
         inference_mode: str | None = None,
+        tile: int | None = None,
+        tile_overlap: int = 32,
     ) -> None:
         super().__init__(write_interval="batch")
         self.output_dir = output_dir
         self.direction = direction
         self.overwrite = overwrite
         self.inference_mode = inference_mode
+        self.tile, self.tile_overlap = tile, tile_overlap
         self.written = 0
 
     @override
@@ -46,6 +52,7 @@ class TranslationWriter(BasePredictionWriter):
             raise ValueError("predict needs an output folder: pass --predict_writer.output_dir DIR")
         check_choice("--predict_writer.direction", self.direction, pl_module.targets)
         pl_module.predict_target = self.direction
+        pl_module.set_predict_tiling(self.tile, self.tile_overlap)
         if self.inference_mode is not None:
             check_choice("--predict_writer.inference_mode", self.inference_mode, INFERENCE_MODES)
             pl_module.inference_mode = self.inference_mode
