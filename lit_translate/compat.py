@@ -8,6 +8,7 @@ touches those private names.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -151,6 +152,41 @@ def ignore_in_ddp(module: nn.Module, names: Iterable[str]) -> None:
     DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, list(names))
 
 
+# ---------------------------------------------------------------------------------------------- resume / W&B
+def fit_checkpoint_path(trainer: Trainer, ckpt_path: str | None) -> str | None:
+    """Return the checkpoint file ``trainer.fit(ckpt_path=...)`` will restore, or None (start from scratch).
+
+    Uses ``trainer._checkpoint_connector._parse_ckpt_path``, Lightning's own resolution of ``"last"`` (the newest
+    ``last*.ckpt`` of the checkpoint callbacks), ``"hpc"`` (the newest ``hpc_ckpt_N.ckpt``; also chosen without
+    ``ckpt_path`` under SLURM), ``"best"`` and plain paths, so that what is read before fit is the file fit
+    restores. Its warnings and errors are left to the real call in ``fit``: here they are silenced and an error
+    means None.
+    """
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            path = trainer._checkpoint_connector._parse_ckpt_path(
+                TrainerFn.FITTING, ckpt_path, model_provided=True, model_connected=False
+            )
+        except (ValueError, OSError):
+            return None
+    return None if path is None else str(path)
+
+
+def set_wandb_run_id(logger: Any, run_id: str) -> None:
+    """Make a ``WandbLogger`` whose run has not started yet start (resume) the W&B run ``run_id``.
+
+    Sets ``WandbLogger._wandb_init["id"]`` (the ``wandb.init`` arguments) and ``_id`` (what ``version`` reports
+    before the run starts): the logger is built by the CLI before the checkpoint to restore is known.
+    """
+    if logger._experiment is not None:
+        raise RuntimeError(f"the W&B run {logger.version} has already started: cannot switch it to {run_id}")
+    logger._wandb_init["id"] = run_id
+    logger._id = run_id
+
+
 # --------------------------------------------------------------------------------------------- torchmetrics
 def lpips_network(net: str) -> nn.Module:
     """Build torchmetrics' LPIPS network with its v0.1 linear layers and a random, never downloaded backbone.
@@ -169,6 +205,7 @@ __all__ = [
     "batches_done",
     "cli_hyperparameters",
     "defer_save_until_validation",
+    "fit_checkpoint_path",
     "ignore_in_ddp",
     "last_saved_step",
     "lpips_network",
@@ -177,6 +214,7 @@ __all__ = [
     "save_last",
     "save_top_k_and_last",
     "set_intervals",
+    "set_wandb_run_id",
     "set_time_last_checked",
     "skip_saving",
     "step_uncounted",

@@ -7,6 +7,7 @@ was verified on, so the fix is one function in compat.py rather than a hunt thro
 from __future__ import annotations
 
 import inspect
+import os
 from datetime import timedelta
 
 import lightning
@@ -16,6 +17,7 @@ import torchmetrics
 from lightning.pytorch import Trainer
 from lightning.pytorch.core.mixins import hparams_mixin
 from lightning.pytorch.core.optimizer import LightningOptimizer
+from lightning.pytorch.loggers import WandbLogger
 
 from lit_translate import compat
 from lit_translate.callbacks import RunCheckpoint
@@ -99,6 +101,35 @@ def test_model_checkpoint_attributes_the_shims_read_and_write():
     assert compat.time_last_checked(callback) == 1.5
     compat.defer_save_until_validation(callback)
     assert callback._defer_save_until_validation is True
+
+
+def test_fit_checkpoint_path_resolves_as_lightning_does(tmp_path):
+    (tmp_path / "c").mkdir()
+    for name in ("last.ckpt", "last-v1.ckpt"):
+        (tmp_path / "c" / name).write_bytes(b"")
+    os.utime(tmp_path / "c" / "last.ckpt", (1, 1))
+    (tmp_path / "hpc_ckpt_3.ckpt").write_bytes(b"")
+    trainer = Trainer(
+        default_root_dir=str(tmp_path), logger=False, callbacks=[RunCheckpoint(dirpath=str(tmp_path / "c"))]
+    )
+    try:
+        last, hpc = compat.fit_checkpoint_path(trainer, "last"), compat.fit_checkpoint_path(trainer, "hpc")
+    except AttributeError as error:
+        pytest.fail(broken("fit_checkpoint_path", str(error)))
+    assert last == str(tmp_path / "c" / "last-v1.ckpt"), broken("fit_checkpoint_path", f"last -> {last}")
+    assert hpc == str(tmp_path / "hpc_ckpt_3.ckpt"), broken("fit_checkpoint_path", f"hpc -> {hpc}")
+    assert compat.fit_checkpoint_path(trainer, None) is None
+    empty = Trainer(default_root_dir=str(tmp_path / "x"), logger=False, callbacks=[RunCheckpoint(dirpath="y")])
+    assert compat.fit_checkpoint_path(empty, "hpc") is None, "Lightning's error is left to fit"
+
+
+def test_set_wandb_run_id_sets_the_id_wandb_init_gets(tmp_path):
+    logger = WandbLogger(save_dir=str(tmp_path))
+    for name in ("_wandb_init", "_id", "_experiment"):
+        assert hasattr(logger, name), broken("set_wandb_run_id", f"WandbLogger.{name} is gone")
+    compat.set_wandb_run_id(logger, "abc123")
+    assert logger.version == "abc123" and logger._wandb_init["id"] == "abc123"
+    assert logger._wandb_init["resume"] == "allow", broken("set_wandb_run_id", "WandbLogger no longer resumes")
 
 
 def test_lpips_network_builds_without_a_download(monkeypatch):

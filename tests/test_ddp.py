@@ -25,7 +25,7 @@ def run_ddp(recipe, tmp_path, strategy_config=CONFIGS / "trainer" / "ddp.yaml", 
         "2",
         *extra,
     ]
-    return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=fault_env(), timeout=600)
+    return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=fault_env(), timeout=300)
 
 
 @pytest.mark.parametrize("demo", DEMOS, ids=config_id)

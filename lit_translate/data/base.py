@@ -10,19 +10,21 @@ from the base classes through ``**kwargs``.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
-import albumentations as A
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
 from lit_translate import compat
+from lit_translate.data import scan
 from lit_translate.data.folder import ImageFolderDataset
 from lit_translate.data.io import check_channels
 from lit_translate.data.sampling import ShardedSampler, SharedEpoch, build_loader
-from lit_translate.data.transforms import build_transform
+from lit_translate.data.scan import ImageHeader, ScanRequest
+from lit_translate.data.transforms import Interpolation, Pipeline, build_transform
 
 SYNTHETIC_EVAL_SIZE = 16
 """Number of validation and of test items of the built-in synthetic sets."""
@@ -69,11 +71,12 @@ class TranslationDataModule(LightningDataModule):
         test_split: Test split name. Default ``"test"``.
         synthetic_size: Training items of the built-in synthetic set (used when ``root`` is None). Default 400.
         predict_dir: Folder of input images for ``predict`` (any size, batch size 1). Default None.
-        skip_unreadable: When a dataset is set up, decode every file (in threads) and drop the items with an
-            unreadable file (empty, truncated, not an image, broken symbolic link, over Pillow's size limit),
-            logging one WARNING per split with the count and up to 5 examples; it is an error if nothing is left.
-            Default False: no check up front (no start-up cost), and an unreadable file stops training with an
-            error naming it when it is loaded.
+        skip_unreadable: Every split is scanned when it is set up, from the file headers (see
+            :meth:`scan_request`): empty files, non-images, broken symbolic links, unsupported pixel modes, files
+            over Pillow's size limit, most truncated files and images too small for the pipeline. Default False:
+            any such file is an error listing all of them. True: every file is also decoded in full (in threads)
+            and the items with a bad file are dropped, with one WARNING per split giving the count and up to 5
+            examples; it is an error if nothing is left.
     """
 
     def __init__(
@@ -124,23 +127,57 @@ class TranslationDataModule(LightningDataModule):
         """Tell whether ``split`` exists under the root (default: a ``root/<split>/`` folder)."""
         return (check_root(self.root) / split).is_dir()
 
+    def scan_request(self, role: str, dataset: Dataset) -> ScanRequest | None:
+        """Say which files dataset ``role`` reads and what they need, for the set-up scan (None: no files).
+
+        The default covers a dataset with a ``paths`` list (one file per item, any size) and, if it has one,
+        a ``keep(indices, skipped)`` method for ``skip_unreadable``; a synthetic dataset has no files. Override
+        it to group files (pairs), to add size constraints or a note (see ``lit_translate.data.scan.ScanRequest``).
+        """
+        paths = getattr(dataset, "paths", None)
+        if not isinstance(paths, list) or not paths or not all(isinstance(p, Path) for p in paths):
+            return None
+        folder = Path(os.path.commonpath([p.parent for p in paths]))
+        return ScanRequest(folder, [(p,) for p in paths], keep=getattr(dataset, "keep", None))
+
     # ------------------------------------------------------------------------------------------------ datasets
     def dataset(self, role: str) -> Dataset:
-        """Return the (cached) dataset of ``role``: ``"train"``, ``"val"``, ``"test"`` or ``"predict"``."""
+        """Return the (cached) dataset of ``role``: ``"train"``, ``"val"``, ``"test"`` or ``"predict"``.
+
+        A new dataset is scanned first (see ``skip_unreadable``); under DDP rank 0 scans and the others get its
+        result, so every rank keeps the same items and raises the same error.
+        """
         if role not in self.datasets:
-            self.datasets[role] = self.predict_dataset() if role == "predict" else self.build_dataset(role)
+            dataset = self.predict_dataset() if role == "predict" else self.build_dataset(role)
+            request = self.scan_request(role, dataset)
+            if request is not None:
+                world, rank = self._replicas()
+                outcome = scan.shared_scan(request, self.skip_unreadable, world, rank, self.trainer)
+                scan.apply_outcome(outcome, request, log_lines=rank == 0)
+            self.datasets[role] = dataset
         return self.datasets[role]
 
     def setup(self, stage: str | None = None) -> None:
         """Create (and so validate) the datasets of ``stage``; all of fit/test when ``stage`` is None."""
         if stage is not None and stage not in ROLES_BY_STAGE:
             raise ValueError(f"stage must be one of {sorted(ROLES_BY_STAGE)} or None, got {stage!r}")
-        if self.root is None:
-            self.log_rank_zero(logging.INFO, "no --data.root given: using the built-in synthetic dataset")
-        else:
-            check_root(self.root)
+        if stage != "predict":  # predict needs predict_dir only, not the training data
+            if self.root is None:
+                self.log_rank_zero(logging.INFO, "no --data.root given: using the built-in synthetic dataset")
+            else:
+                check_root(self.root)
+        problems = []
         for role in ROLES_BY_STAGE[stage] if stage else ("train", "val", "test"):
-            self.dataset(role)
+            try:
+                self.dataset(role)
+            except scan.DataScanError as err:  # report the bad files of every split at once
+                problems.append(str(err))
+            except Exception:
+                if not problems:
+                    raise
+                break  # the bad files found so far first
+        if problems:
+            raise scan.DataScanError("\n".join(problems))
 
     def split_name(self, role: str) -> str:
         """Return the split name of ``role``; see ``val_split`` for the validation fallback."""
@@ -171,7 +208,7 @@ class TranslationDataModule(LightningDataModule):
         """Create the predict dataset, or raise an error telling how to configure it."""
         if self.predict_dir is None:
             raise ValueError("predict needs input images: pass --data.predict_dir DIR (a folder of images)")
-        return ImageFolderDataset(self.predict_dir, channels=self.input_channels)
+        return ImageFolderDataset(self.predict_dir, channels=self.input_channels, keep_broken_links=True)
 
     # ------------------------------------------------------------------------------------------------- loaders
     def train_dataloader(self) -> DataLoader:
@@ -247,15 +284,17 @@ class TranslationDataModule(LightningDataModule):
 class ResizeCropDataModule(TranslationDataModule):
     """A :class:`TranslationDataModule` with the pix2pix/CycleGAN pipeline: resize, random crop, flip.
 
-    Training: ``Resize(load_size)`` → ``RandomCrop(crop_size)`` → ``HorizontalFlip``; evaluation: resize (or
+    Training: resize to ``load_size`` → ``RandomCrop(crop_size)`` → ``HorizontalFlip``; evaluation: resize (or
     centre-crop) to ``crop_size``; see :func:`~lit_translate.data.transforms.build_transform`.
 
     Args:
         load_size: Resize size (training). Default 286.
         crop_size: Crop size; evaluation images come out at this size when ``crop``. Default 256.
-        resize: Resize to ``load_size`` first. Default True.
+        resize: Resize to ``load_size`` first (any image size is then accepted). Default True.
         crop: Random crop (training) / resize or center crop (evaluation) to ``crop_size``. Default True.
         flip: Random horizontal flip in training. Default True.
+        interpolation: Resize filter (Pillow): ``"bicubic"`` (the reference's), ``"bilinear"``, ``"lanczos"``,
+            ``"box"`` or ``"nearest"``. Default ``"bicubic"``.
         target_channels: Channels of ``"B"``, 1 or 3. Default 3.
         **kwargs: The :class:`TranslationDataModule` arguments.
     """
@@ -267,18 +306,49 @@ class ResizeCropDataModule(TranslationDataModule):
         resize: bool = True,
         crop: bool = True,
         flip: bool = True,
+        interpolation: Interpolation = "bicubic",
         target_channels: int = 3,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_channels(target_channels, "target_channels")
-        build_transform(load_size, crop_size, resize, crop, flip, train=True, paired=False)
+        build_transform(load_size, crop_size, resize, crop, flip, train=True, paired=False, interpolation=interpolation)
         self.sizes = dict(load_size=load_size, crop_size=crop_size, resize=resize, crop=crop, flip=flip)
+        self.interpolation = interpolation
         self.target_channels = target_channels
 
-    def transform(self, train: bool, paired: bool) -> A.Compose:
+    def transform(self, train: bool, paired: bool) -> Pipeline:
         """Build the configured pipeline for training or evaluation (see ``build_transform``)."""
-        return build_transform(**self.sizes, train=train, paired=paired)
+        return build_transform(**self.sizes, train=train, paired=paired, interpolation=self.interpolation)
+
+    def size_problem(self, headers: tuple[ImageHeader, ...], aligned: bool = False) -> str | None:
+        """Say why the image(s) of one item cannot go through the pipeline, or None (for ``scan_request``).
+
+        With resize on any size works. Without it, each image (each half of an aligned A|B image) must be at
+        least ``crop_size`` on both sides when cropping, and the two images of a pair must have one size.
+
+        Args:
+            headers: The item's file(s): one image, an aligned A|B image, or the two files of a pair.
+            aligned: ``headers`` is one A|B image (its halves are checked).
+        """
+        if aligned and headers[0].width < 2:
+            return f"{headers[0].width}x{headers[0].height}: an aligned A|B image needs at least 2 columns"
+        if self.sizes["resize"]:
+            return None
+        # without resize the B half of an odd-width aligned image loses its extra column (the reference's crop
+        # never reaches it either)
+        sizes = [(h.width // 2, h.height) for h in headers] if aligned else [(h.width, h.height) for h in headers]
+        crop = self.sizes["crop_size"]
+        shown = " and ".join(f"{w}x{h}" for w, h in sizes)
+        if self.sizes["crop"] and any(w < crop or h < crop for w, h in sizes):
+            what = f"A|B image {headers[0].width}x{headers[0].height}: each half is {shown}" if aligned else shown
+            return (
+                f"{what}, smaller than the {crop}x{crop} crop (--data.crop_size) with --data.resize false; turn "
+                f"resize on, lower crop_size or remove the image"
+            )
+        if len(set(sizes)) > 1:
+            return f"the two images of this pair are {shown}: they must have one size with --data.resize false"
+        return None
 
     def dataset_options(self, role: str, paired: bool) -> dict[str, Any]:
         """Return the arguments every dataset of ``role`` gets: pipeline, channels, seed, shared epoch (train)."""

@@ -55,26 +55,46 @@ def find_pair_layout(root: str | Path, split: str, layout: str = "auto") -> tupl
 
 
 def split_aligned(image: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Cut an aligned A|B image into its left (A) and right (B) halves.
+    """Cut an aligned A|B image at ``w // 2`` into its left (A) and right (B) parts, as the reference does.
+
+    Any width is accepted (reference ``data/aligned_dataset.py``: ``w2 = int(w / 2)``, A = columns
+    ``[0, w2)``, B = ``[w2, w)``): an image that is not 2:1 gives non-square halves (the pipeline resizes both to
+    ``load_size``), and an odd width gives B one column more than A.
 
     Args:
-        image: ``(H, 2H, C)`` array.
+        image: ``(H, W, C)`` array, ``W >= 2``.
         path: Its file, for the error message.
 
     Returns:
-        The two ``(H, H, C)`` halves.
+        ``(H, W // 2, C)`` and ``(H, W - W // 2, C)`` views.
 
     Raises:
-        ValueError: The width is not exactly twice the height.
+        ValueError: The image is narrower than 2 pixels.
     """
-    height, width = image.shape[:2]
-    if width != 2 * height:
-        raise ValueError(
-            f"aligned image {path} is {width}x{height}; the aligned layout needs A|B side by side, width "
-            f"exactly 2x height (as written by the reference datasets/combine_A_and_B.py). Use layout "
-            f"'folders' for separate A and B files"
-        )
-    return image[:, :height], image[:, height:]
+    width = image.shape[1]
+    if width < 2:
+        raise ValueError(f"aligned image {path} is {width} pixel wide; an A|B image needs at least 2 columns")
+    return image[:, : width // 2], image[:, width // 2 :]
+
+
+def aligned_ratio_note(sizes: list[tuple[int, int]], folder: Path, resized_to: int | None) -> str | None:
+    """Say how many aligned images are not 2:1 and what is done with them (None when all are 2:1).
+
+    Args:
+        sizes: ``(width, height)`` of every aligned image of the split.
+        folder: The split's folder, for the message.
+        resized_to: The side both halves are resized to, or None without resize.
+    """
+    odd = [(w, h) for w, h in sizes if w != 2 * h]
+    if not odd:
+        return None
+    shapes = sorted(set(odd))
+    examples = ", ".join(f"{w}x{h}" for w, h in shapes[:3]) + (", ..." if len(shapes) > 3 else "")
+    then = f"both halves resized to {resized_to}x{resized_to}" if resized_to else "cropped as they are"
+    return (
+        f"{len(odd)} of the {len(sizes)} aligned images in {folder} are not 2:1 ({examples}): each is split at "
+        f"width/2 and {then}, as the reference aligned_dataset.py does"
+    )
 
 
 def match_pairs(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,19 +15,12 @@ from typing_extensions import override
 
 from lit_translate.choices import check_choice
 from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, ResizeCropDataModule, check_root
-from lit_translate.data.io import (
-    SKIP_HINT,
-    check_channels,
-    convert_channels,
-    drop_unreadable,
-    find_images,
-    load_image,
-    warn_skipped,
-)
-from lit_translate.data.layouts import LAYOUTS, find_pair_layout, match_pairs, split_aligned
+from lit_translate.data.io import SKIP_HINT, check_channels, convert_channels, find_images, load_image
+from lit_translate.data.layouts import LAYOUTS, aligned_ratio_note, find_pair_layout, match_pairs, split_aligned
 from lit_translate.data.sampling import SharedEpoch, sample_seed
+from lit_translate.data.scan import ImageHeader, ScanRequest
 from lit_translate.data.synthetic import SyntheticPairs
-from lit_translate.data.transforms import apply_transform, build_transform
+from lit_translate.data.transforms import Pipeline, apply_transform, build_transform
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -39,7 +33,7 @@ class _PairedBase(Dataset):
     def __init__(
         self,
         direction: str,
-        transform: A.Compose | None,
+        transform: Pipeline | A.Compose | None,
         input_channels: int,
         target_channels: int,
         seed: int,
@@ -61,17 +55,22 @@ class _PairedBase(Dataset):
         """Return the current epoch (from the shared counter, 0 without one)."""
         return 0 if self.epoch_counter is None else self.epoch_counter.value
 
+    @property
+    def resizes(self) -> bool:
+        """Tell whether the pipeline resizes each image first (so A and B may differ in size)."""
+        return getattr(self.transform, "size", None) is not None
+
     def __getitem__(self, index: int) -> Batch:
         """Return item ``index`` as a batch-contract dict: ``"A"``, ``"B"`` in [-1, 1] and the paths."""
         a, b, a_path, b_path = self._load(index)
         if self.direction == "BtoA":
             a, b, a_path, b_path = b, a, b_path, a_path
         a, b = convert_channels(a, self.input_channels), convert_channels(b, self.target_channels)
-        if a.shape[:2] != b.shape[:2]:
+        if a.shape[:2] != b.shape[:2] and not self.resizes:
             raise ValueError(
                 f"paired images {a_path} ({a.shape[1]}x{a.shape[0]}) and {b_path} "
-                f"({b.shape[1]}x{b.shape[0]}) differ in size; the two images of a pair must have the "
-                f"same width and height"
+                f"({b.shape[1]}x{b.shape[0]}) differ in size; without a resize (--data.resize true) the two "
+                f"images of a pair must have the same width and height"
             )
         self.transform.set_random_seed(sample_seed(self.seed, self.epoch, index))
         out = apply_transform(self.transform, f"{a_path} and {b_path}", image=a, target=b)
@@ -81,9 +80,11 @@ class _PairedBase(Dataset):
 class PairedImageDataset(_PairedBase):
     """Pairs of images from disk, in the aligned (A|B side by side) or two-folder layout.
 
-    Item ``i``: load, apply ``direction`` (``"BtoA"`` swaps, so ``"A"`` is always the generator input),
-    convert channels, reseed the paired transform with ``sample_seed(seed, epoch, i)`` and apply it to both
-    images. Returns ``{"A": float32 (input_channels, H, W), "B": float32 (target_channels, H, W), "A_path":
+    Item ``i``: load (an aligned image is split at width/2, whatever its aspect ratio, see ``split_aligned``),
+    apply ``direction`` (``"BtoA"`` swaps, so ``"A"`` is always the generator input), convert channels, reseed
+    the paired transform with ``sample_seed(seed, epoch, i)`` and apply it: each image is resized on its own
+    (so A and B may differ in size), then both get the same crop and flip. Returns ``{"A": float32
+    (input_channels, H, W), "B": float32 (target_channels, H, W), "A_path":
     str, "B_path": str}`` with values in [-1, 1]; for the aligned layout both paths are the same file.
 
     Args:
@@ -97,15 +98,17 @@ class PairedImageDataset(_PairedBase):
         target_channels: Channels of ``"B"``, 1 or 3. Default 3.
         seed: Augmentation seed, >= 0. Default 0.
         epoch_counter: Shared epoch read in ``__getitem__``. Default None (epoch 0).
-        skip_unreadable: Decode every file now (in threads) and drop the pairs with an unreadable file (empty,
-            truncated, not an image, broken symbolic link, over Pillow's size limit), logging one WARNING with
-            the count and examples; ``skipped`` lists ``(path, reason)``. Default False: no check up front, and
-            an unreadable file raises an error naming it when its item is loaded.
+        keep_broken_links: List broken symbolic links as pairs instead of raising (the DataModule's set-up scan
+            reports them with every other bad file). Default False.
+
+    Attributes:
+        pairs: ``(path_a, path_b)`` of each item (the same file twice for the aligned layout); ``folder``: the
+        split's folder; ``skipped``: ``(path, reason)`` of the files dropped by :meth:`keep`.
 
     Raises:
-        FileNotFoundError: Root or split missing; a broken symbolic link (unless ``skip_unreadable``).
-        ValueError: Empty folder, unmatched file names, bad option values, every file unreadable; aligned images
-            whose width is not twice their height and unreadable files (raised when the item is loaded).
+        FileNotFoundError: Root or split missing; a broken symbolic link (unless ``keep_broken_links``).
+        ValueError: Empty folder, unmatched file names, bad option values; unreadable files and pairs of two
+            sizes without a resize (raised when the item is loaded; the DataModule finds them before training).
     """
 
     def __init__(
@@ -119,25 +122,22 @@ class PairedImageDataset(_PairedBase):
         target_channels: int = 3,
         seed: int = 0,
         epoch_counter: SharedEpoch | None = None,
-        skip_unreadable: bool = False,
+        keep_broken_links: bool = False,
     ) -> None:
         super().__init__(direction, transform, input_channels, target_channels, seed, epoch_counter)
         self.layout, folders = find_pair_layout(root, split, layout)
-        listing = {"keep_broken_links": skip_unreadable, "hint": SKIP_HINT}
+        listing = {"keep_broken_links": keep_broken_links, "hint": SKIP_HINT}
         if self.layout == "aligned":
             self.pairs = [(path, path) for path in find_images(folders[0], **listing)]
         else:
             self.pairs = match_pairs(*folders, **listing)
-        self.hint = "" if skip_unreadable else SKIP_HINT
+        self.folder = Path(os.path.commonpath(folders))
         self.skipped: list[tuple[Path, str]] = []
-        if skip_unreadable:
-            self._drop_unreadable(Path(os.path.commonpath(folders)))
 
-    def _drop_unreadable(self, folder: Path) -> None:
-        """Drop the pairs with an unreadable file and log one WARNING (see ``skip_unreadable``)."""
-        total = len({path for pair in self.pairs for path in pair})
-        self.pairs, self.skipped = drop_unreadable(self.pairs, lambda pair: pair, folder)
-        warn_skipped(self.skipped, total, f"{len(self.pairs)} pairs", folder)
+    def keep(self, indices: list[int], skipped: list[tuple[Path, str]]) -> None:
+        """Keep only the pairs ``indices`` (``skip_unreadable``); ``skipped`` lists the files that were bad."""
+        self.pairs = [self.pairs[i] for i in indices]
+        self.skipped = skipped
 
     def __len__(self) -> int:
         """Return the number of pairs."""
@@ -149,9 +149,11 @@ class PairedImageDataset(_PairedBase):
         in_side, tgt_side = self.input_channels, self.target_channels
         channels_a, channels_b = (in_side, tgt_side) if self.direction == "AtoB" else (tgt_side, in_side)
         if self.layout == "folders":
-            a, b = load_image(path_a, channels_a, self.hint), load_image(path_b, channels_b, self.hint)
+            a, b = load_image(path_a, channels_a, SKIP_HINT), load_image(path_b, channels_b, SKIP_HINT)
             return a, b, str(path_a), str(path_b)
-        a, b = split_aligned(load_image(path_a, max(channels_a, channels_b), self.hint), path_a)
+        a, b = split_aligned(load_image(path_a, max(channels_a, channels_b), SKIP_HINT), path_a)
+        if not self.resizes:  # odd width: B's extra column, which the reference's crop never reaches either
+            b = b[:, : a.shape[1]]
         return a, b, str(path_a), str(path_b)
 
 
@@ -230,7 +232,22 @@ class PairedDataModule(ResizeCropDataModule):
             size = self.synthetic_size if role == "train" else SYNTHETIC_EVAL_SIZE
             return SyntheticPairedDataset(SyntheticPairs(size, split=role), **options)
         split = self.split_name(role)
-        return PairedImageDataset(self.root, split, self.layout, skip_unreadable=self.skip_unreadable, **options)
+        return PairedImageDataset(self.root, split, self.layout, keep_broken_links=True, **options)
+
+    @override
+    def scan_request(self, role: str, dataset: Dataset) -> ScanRequest | None:
+        """Scan each pair (an aligned image once), with the pipeline's size needs; count aligned images not 2:1."""
+        if not isinstance(dataset, PairedImageDataset):  # the synthetic set (no files) or the predict folder
+            return super().scan_request(role, dataset)
+        aligned = dataset.layout == "aligned"
+        units = [(a,) if aligned else (a, b) for a, b in dataset.pairs]
+        size = getattr(dataset.transform, "size", None)
+
+        def note(good: list[tuple[ImageHeader, ...]]) -> str | None:
+            return aligned_ratio_note([(h.width, h.height) for (h,) in good], dataset.folder, size) if aligned else None
+
+        check = partial(self.size_problem, aligned=aligned)
+        return ScanRequest(dataset.folder, units, "pairs", size_problem=check, keep=dataset.keep, note=note)
 
     @override
     def has_split(self, split: str) -> bool:

@@ -12,16 +12,9 @@ from torch.utils.data import Dataset
 from typing_extensions import override
 
 from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, ResizeCropDataModule, check_root
-from lit_translate.data.io import (
-    SKIP_HINT,
-    check_channels,
-    convert_channels,
-    drop_unreadable,
-    find_images,
-    load_image,
-    warn_skipped,
-)
+from lit_translate.data.io import SKIP_HINT, check_channels, convert_channels, find_images, load_image
 from lit_translate.data.sampling import SharedEpoch, sample_seed
+from lit_translate.data.scan import ScanRequest
 from lit_translate.data.synthetic import SyntheticUnpaired
 from lit_translate.data.transforms import apply_transform, build_transform
 
@@ -99,16 +92,17 @@ class UnpairedImageDataset(_UnpairedBase):
         target_channels: Channels of domain B, 1 or 3. Default 3.
         seed: Seed of the B draws and augmentation, >= 0. Default 0.
         epoch_counter: Shared epoch read in ``__getitem__``. Default None (epoch 0).
-        skip_unreadable: Decode every file now (in threads) and drop the unreadable ones (empty, truncated, not
-            an image, broken symbolic link, over Pillow's size limit), logging one WARNING with the count and
-            examples; ``skipped`` lists ``(path, reason)``. Default False: no check up front, and an unreadable
-            file raises an error naming it when it is loaded.
+        keep_broken_links: List broken symbolic links instead of raising (the DataModule's set-up scan reports
+            them with every other bad file). Default False.
+
+    Attributes:
+        paths: ``{"A": [...], "B": [...]}``, the files of each domain; ``root``; ``skipped``: ``(path, reason)``
+        of the files dropped by :meth:`keep`.
 
     Raises:
         FileNotFoundError: The root or a domain folder is missing; a broken symbolic link (unless
-            ``skip_unreadable``).
-        ValueError: A domain folder holds no images, or (``skip_unreadable``) no readable ones; bad option
-            values; an unreadable file (when it is loaded).
+            ``keep_broken_links``).
+        ValueError: A domain folder holds no images; bad option values; an unreadable file (when it is loaded).
     """
 
     def __init__(
@@ -120,32 +114,45 @@ class UnpairedImageDataset(_UnpairedBase):
         target_channels: int = 3,
         seed: int = 0,
         epoch_counter: SharedEpoch | None = None,
-        skip_unreadable: bool = False,
+        keep_broken_links: bool = False,
     ) -> None:
-        root = check_root(root)
+        self.root = check_root(root)
         expected = f"an unpaired dataset with {split}A/ and {split}B/ folders"
-        listing = {"expected": expected, "keep_broken_links": skip_unreadable, "hint": SKIP_HINT}
-        self.paths = {d: find_images(root / f"{split}{d}", **listing) for d in DOMAINS}
-        self.hint = "" if skip_unreadable else SKIP_HINT
+        listing = {"expected": expected, "keep_broken_links": keep_broken_links, "hint": SKIP_HINT}
+        self.paths = {d: find_images(self.root / f"{split}{d}", **listing) for d in DOMAINS}
         self.skipped: list[tuple[Path, str]] = []
-        if skip_unreadable:
-            self._drop_unreadable(root)
         sizes = {d: len(paths) for d, paths in self.paths.items()}
         super().__init__(sizes, transform, input_channels, target_channels, seed, epoch_counter)
 
-    def _drop_unreadable(self, root: Path) -> None:
-        """Drop the unreadable files of both domains and log one WARNING (see ``skip_unreadable``)."""
-        total = sum(len(paths) for paths in self.paths.values())
-        for domain, paths in self.paths.items():
-            self.paths[domain], skipped = drop_unreadable(paths, lambda path: (path,), paths[0].parent)
-            self.skipped += skipped
-        kept = " + ".join(f"{len(self.paths[d])} {d}" for d in DOMAINS)
-        warn_skipped(self.skipped, total, f"{kept} images", root)
+    @property
+    def files(self) -> list[Path]:
+        """Return every file: the A images, then the B images."""
+        return self.paths["A"] + self.paths["B"]
+
+    def keep(self, indices: list[int], skipped: list[tuple[Path, str]]) -> None:
+        """Keep only the files ``indices`` of :attr:`files` (``skip_unreadable``), listing ``skipped``.
+
+        Raises:
+            ValueError: A domain would be left without images.
+        """
+        files, count_a = self.files, len(self.paths["A"])
+        kept = {"A": [files[i] for i in indices if i < count_a], "B": [files[i] for i in indices if i >= count_a]}
+        for domain, paths in kept.items():
+            if not paths:
+                folder = self.paths[domain][0].parent
+                count = len(self.paths[domain])
+                raise ValueError(
+                    f"every image in {folder} is unreadable ({count} of {count} files; skip_unreadable cannot leave "
+                    f"an empty domain, remove or replace them): "
+                    + ", ".join(f"{p.name} ({r})" for p, r in skipped if p.parent == folder)
+                )
+        self.paths, self.skipped = kept, skipped
+        self.sizes = {d: len(paths) for d, paths in kept.items()}
 
     def _load(self, domain: str, index: int) -> tuple[np.ndarray, str]:
         """Read image ``index`` of ``domain``."""
         path = self.paths[domain][index]
-        return load_image(path, self.channels[domain], self.hint), str(path)
+        return load_image(path, self.channels[domain], SKIP_HINT), str(path)
 
 
 class SyntheticUnpairedDataset(_UnpairedBase):
@@ -206,7 +213,15 @@ class UnpairedDataModule(ResizeCropDataModule):
             size = self.synthetic_size if role == "train" else SYNTHETIC_EVAL_SIZE
             return SyntheticUnpairedDataset(SyntheticUnpaired(size, size, split=role), **options)
         split = self.split_name(role)
-        return UnpairedImageDataset(self.root, split, skip_unreadable=self.skip_unreadable, **options)
+        return UnpairedImageDataset(self.root, split, keep_broken_links=True, **options)
+
+    @override
+    def scan_request(self, role: str, dataset: Dataset) -> ScanRequest | None:
+        """Scan every image of both domains (one warning, names relative to the root), with the size needs."""
+        if not isinstance(dataset, UnpairedImageDataset):  # the synthetic set (no files) or the predict folder
+            return super().scan_request(role, dataset)
+        units = [(path,) for path in dataset.files]
+        return ScanRequest(dataset.root, units, size_problem=self.size_problem, keep=dataset.keep)
 
     @override
     def has_split(self, split: str) -> bool:

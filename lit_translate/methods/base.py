@@ -12,7 +12,7 @@ per-rank random streams saved for an exact resume (``plumbing.py``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -88,7 +88,7 @@ class TranslationModule(TrainingPlumbing):
         super().__init__(on_nonfinite, max_skipped_steps)
         check_choice("inference_mode", inference_mode, INFERENCE_MODES)
         self.inference_mode: InferenceMode = inference_mode
-        self.predict_target: Target = None
+        self.predict_targets: tuple[str, ...] = ()  # set by the predict writer; () = default_predict_targets
         self.predict_tiling: dict[str, int] | None = None  # set by the predict writer: {"tile", "overlap"}
         self._averages: list[tuple[str, str, str]] = []  # (net attribute, EMA attribute, optimizer prefix)
 
@@ -97,6 +97,11 @@ class TranslationModule(TrainingPlumbing):
     def targets(self) -> tuple[str, ...]:
         """Return the named translation targets (default: :attr:`directions`; StarGAN: its domains)."""
         return self.directions
+
+    @property
+    def default_predict_targets(self) -> tuple[str, ...]:
+        """Return what ``predict`` translates into by default: the first target (a multi-domain method: all)."""
+        return (self.targets[0],)
 
     def generator_for(self, target: Target) -> nn.Module:
         """Return the network that translates into ``target`` (a name of :attr:`targets` or a label tensor)."""
@@ -217,7 +222,8 @@ class TranslationModule(TrainingPlumbing):
         if not tile:
             self.predict_tiling = None
             return
-        divisor = int(getattr(self.generator_for(self.resolve_target(self.predict_target)), "size_divisor", 1))
+        targets = self.predict_targets or self.default_predict_targets
+        divisor = max(int(getattr(self.generator_for(self.resolve_target(t)), "size_divisor", 1)) for t in targets)
         if tile % divisor or overlap % divisor or not 0 <= overlap < tile:
             raise ValueError(
                 f"--predict_writer.tile ({tile}) and --predict_writer.tile_overlap ({overlap}) must be multiples of "
@@ -265,19 +271,35 @@ class TranslationModule(TrainingPlumbing):
         return (factory or paper_adam)(params)
 
     def build_schedulers(
-        self, factory: LRSchedulerCallable | None, optimizers: list[Any], interval: Literal["epoch", "step"] = "epoch"
+        self,
+        factory: LRSchedulerCallable | None,
+        optimizers: list[Any],
+        interval: Literal["epoch", "step"] = "epoch",
+        names: Sequence[str] | None = None,
     ) -> list[Any]:
         """Instantiate one scheduler per optimizer (none when ``factory`` is None), stepped per ``interval``.
 
         ``"epoch"`` schedulers (the reference "linear" policy) step at each epoch end, ``"step"`` ones (BasicSR's
         MultiStep and cosine restarts) after every iteration; both are checkpointed and resume exactly.
+
+        Args:
+            factory: the scheduler factory from the config, or None for a constant learning rate.
+            optimizers: the optimizers, in ``configure_optimizers`` order.
+            interval: ``"epoch"`` or ``"step"``. Default: ``"epoch"``.
+            names: one network name per optimizer (e.g. ``("G", "D")``): the learning rates are logged as
+                ``lr/<name>`` instead of Lightning's ``lr-Adam``, ``lr-Adam-1``. Default: None (Lightning's names).
         """
         check_choice("interval", interval, ("epoch", "step"))
+        if names is not None and len(names) != len(optimizers):
+            raise ValueError(f"build_schedulers: {len(names)} names {tuple(names)} for {len(optimizers)} optimizers")
         if factory is None:
             return []
-        if interval == "epoch":
+        if interval == "epoch" and names is None:
             return [factory(opt) for opt in optimizers]
-        return [{"scheduler": factory(opt), "interval": interval} for opt in optimizers]
+        configs = [{"scheduler": factory(opt), "interval": interval} for opt in optimizers]
+        for config, name in zip(configs, names or (), strict=False):
+            config["name"] = f"lr/{name}"  # LearningRateMonitor's key
+        return configs
 
     # -------------------------------------------------------------------------------------- evaluation hooks
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
@@ -317,6 +339,8 @@ class TranslationModule(TrainingPlumbing):
 
     @override
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """Translate ``batch["A"]`` into each of ``predict_targets``: ``{"images": {target: [(C, H, W)]}, "paths"}``."""
+        targets = self.predict_targets or self.default_predict_targets
         tiling = self.predict_tiling or {}
-        outputs = [self.translate_any_size(img[None], self.predict_target, **tiling)[0] for img in batch["A"]]
-        return {"images": outputs, "paths": batch["A_path"]}
+        images = {t: [self.translate_any_size(img[None], t, **tiling)[0] for img in batch["A"]] for t in targets}
+        return {"images": images, "paths": batch["A_path"]}

@@ -182,7 +182,7 @@ class CycleGAN(TranslationModule):
         discriminators = itertools.chain(self.disc_a.parameters(), self.disc_b.parameters())
         opt_g = self.build_optimizer(self.optimizer_g, generators)
         opt_d = self.build_optimizer(self.optimizer_d, discriminators)
-        return [opt_g, opt_d], self.build_schedulers(self.lr_scheduler, [opt_g, opt_d])
+        return [opt_g, opt_d], self.build_schedulers(self.lr_scheduler, [opt_g, opt_d], names=("G", "D"))
 
     # ---------------------------------------------------------------------------------------------- checkpoint
     @override

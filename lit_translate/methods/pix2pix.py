@@ -126,4 +126,4 @@ class Pix2Pix(TranslationModule):
     def configure_optimizers(self) -> Any:
         opt_g = self.build_optimizer(self.optimizer_g, self.generator.parameters())
         opt_d = self.build_optimizer(self.optimizer_d, self.discriminator.parameters())
-        return [opt_g, opt_d], self.build_schedulers(self.lr_scheduler, [opt_g, opt_d])
+        return [opt_g, opt_d], self.build_schedulers(self.lr_scheduler, [opt_g, opt_d], names=("G", "D"))
