@@ -3,22 +3,32 @@
 ``lit-translate fit|validate|test|predict -c CONFIG [-c CONFIG ...] [--key value ...]``; later ``-c`` files and
 later flags win. Every run lives in ``trainer.default_root_dir``: ``config.yaml`` (the resolved config),
 ``checkpoints/`` (``last.ckpt`` + periodic), ``samples/`` (PNG grids), TensorBoard and CSV logs. The same command
-with ``--ckpt_path last`` resumes into the same directory.
+with ``--ckpt_path last`` resumes into the same directory (``--ckpt_path auto``: resume if there is a checkpoint,
+else start); a new ``fit`` into a directory that holds a run is refused unless ``--overwrite true``.
+
+Configuration mistakes end with one line, ``error: <key>: <what is wrong>`` and exit status 2
+(``LIT_TRANSLATE_TRACEBACK=1`` shows the traceback); a run stopped by Ctrl-C or SIGTERM exits with 130 / 143.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
-from jsonargparse import Namespace
+from jsonargparse import ArgumentError, Namespace
+from jsonargparse import DefaultHelpFormatter as _JsonargparseHelp
 from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from typing_extensions import override
 
 from lit_translate.callbacks import (
@@ -29,9 +39,19 @@ from lit_translate.callbacks import (
     SampleGrid,
     TranslationWriter,
 )
+from lit_translate.callbacks.preemption import INTERRUPTS
+from lit_translate.config_checks import (
+    TRACEBACK_ENV,
+    ConfigError,
+    available_methods,
+    check_fit,
+    explain_error,
+    explain_parse_error,
+)
 from lit_translate.evaluation import EvaluationReport, TranslationMetrics
 from lit_translate.loggers import log_run_config
 from lit_translate.methods.base import TranslationModule
+from lit_translate.run_dir import prepare_fit
 from lit_translate.trainer import DEFAULT_ROOT, RunTrainer
 
 
@@ -55,10 +75,40 @@ class RunConfigSaver(SaveConfigCallback):
         log_run_config(trainer, config, self._log_dir / self.config_filename)
 
 
-class TranslateCLI(LightningCLI):
-    """LightningCLI for translation methods (``--model`` and ``--data`` take any importable subclass)."""
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, _JsonargparseHelp):
+    """jsonargparse's help (types, defaults) with the description's line breaks kept."""
 
-    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+
+def help_description() -> str:
+    """Return the ``lit-translate --help`` text: the project, its methods and recipes, how to start and resume."""
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    configs = configs if configs.is_dir() else Path("configs")
+    recipes = sorted(p for p in configs.glob("*/*.yaml") if p.parent.name != "trainer")
+    root = configs.parent
+    listed = "\n".join(f"  {p.relative_to(root) if p.is_relative_to(root) else p}" for p in recipes)
+    return (
+        "lit_translate: conditional image-to-image translation on PyTorch Lightning.\n\n"
+        f"methods (--model.class_path):\n{chr(10).join('  ' + m for m in available_methods())}\n"
+        f"recipes (-c FILE):\n{listed or '  (see configs/ in the repository)'}\n\n"
+        "start:   lit-translate fit -c configs/pix2pix/demo.yaml\n"
+        "resume:  the same command plus --ckpt_path last (or --ckpt_path auto: resume if there is a checkpoint)\n"
+        "options: lit-translate fit -c RECIPE --help; the resolved config: add --print_config\n"
+        "W&B:     lit-translate wandb-sync RUN_DIR uploads a run's offline W&B folders as one run"
+    )
+
+
+class TranslateCLI(LightningCLI):
+    """LightningCLI for translation methods (``--model`` and ``--data`` take any importable subclass).
+
+    Args:
+        args: the command-line arguments; None = ``sys.argv[1:]``.
+        run: run the subcommand (``fit``, ...); False only parses and instantiates.
+        friendly_errors: raise configuration mistakes as one-line :class:`ConfigError` (``lit-translate`` does);
+            False keeps LightningCLI's behaviour (usage and exit for parse errors, the original exceptions).
+    """
+
+    def __init__(self, args: list[str] | None = None, run: bool = True, friendly_errors: bool = False) -> None:
+        self.friendly_errors = friendly_errors
         super().__init__(
             model_class=TranslationModule,
             datamodule_class=LightningDataModule,
@@ -69,6 +119,12 @@ class TranslateCLI(LightningCLI):
             save_config_callback=RunConfigSaver,
             save_config_kwargs={"overwrite": True},
             seed_everything_default=0,
+            parser_kwargs={
+                "prog": "lit-translate",
+                "description": help_description(),
+                "formatter_class": _HelpFormatter,
+                "exit_on_error": not friendly_errors,
+            },
             args=args,
             run=run,
         )
@@ -83,7 +139,51 @@ class TranslateCLI(LightningCLI):
         parser.add_lightning_class_args(TranslationMetrics, "metrics")
         parser.add_lightning_class_args(EvaluationReport, "report")
         parser.add_lightning_class_args(EnvironmentCheck, "environment")  # GPU recipes warn when on CPU
+        parser.add_argument(
+            "--overwrite",
+            type=bool,
+            default=False,
+            help="fit only: start a new run in a run directory that holds one, deleting its checkpoints, logs, "
+            "samples and config (without it such a fit is refused; resume with --ckpt_path last instead)",
+        )
         parser.set_defaults({"trainer.default_root_dir": DEFAULT_ROOT})
+
+    @override
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            if not self.friendly_errors:
+                raise
+            raise ConfigError(explain_parse_error(str(err), self._option_strings())) from err
+        if self.config.get("subcommand") == "fit":
+            # Before anything reads ckpt_path (W&B resume, Lightning): "auto" and "last" resolved, run dir checked.
+            prepare_fit(self.config["fit"], DEFAULT_ROOT)
+
+    def _option_strings(self) -> list[str]:
+        """Return every ``--option`` of the command and its subcommands (for "did you mean")."""
+        parsers = [self.parser]
+        for action in self.parser._actions:  # the subcommands action maps names to their parsers
+            if isinstance(getattr(action, "choices", None), dict):
+                parsers += list(action.choices.values())
+        return [option for parser in parsers for action in parser._actions for option in action.option_strings]
+
+    @override
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        # The model and the DataModule exist now: check what only they can tell (image size, channels,
+        # optimizers) before the Trainer starts printing and long before training starts.
+        if self.subcommand == "fit":
+            check_fit(self.model, self.datamodule, self._run_config().get("model"))
+        return super().instantiate_trainer(**kwargs)
+
+    @override
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except (ValueError, TypeError, FileNotFoundError, ImportError, AttributeError) as err:
+            if not self.friendly_errors or isinstance(err, ConfigError):
+                raise
+            raise ConfigError(explain_error(err)) from err
 
     def _run_config(self) -> Namespace:
         return self.config[self.subcommand] if self.subcommand else self.config
@@ -120,6 +220,9 @@ class TranslateCLI(LightningCLI):
         val = {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith("val/")}
         if val:
             lines.append("  validation:       " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(val.items())))
+        stop = [cb for cb in self.trainer.callbacks if isinstance(cb, Preemption) and cb.stopped_by]
+        if stop:
+            lines.append(f"  stopped by:       {stop[0].stopped_by} at step {self.trainer.global_step}")
         lines.append("  resume with:      the same command plus --ckpt_path last")
         rank_zero_info("\n".join(lines))
 
@@ -176,17 +279,58 @@ def checkpoint_config(path: Path) -> str:
     return json.dumps(config)
 
 
+@contextmanager
+def _command_line(args: list[str]) -> Iterator[None]:
+    """Make ``sys.argv`` the effective command line (LightningCLI parses it; DDP launchers re-run it)."""
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else "lit-translate", *args]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def _fail(message: str, status: int) -> None:
+    sys.stderr.write(f"{message}\n")
+    raise SystemExit(status)
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``lit-translate`` and ``python -m lit_translate``.
 
     ``lit-translate wandb-sync RUN_DIR`` uploads a run's offline W&B folders (:mod:`lit_translate.wandb_sync`).
+    Exit status: 0 (done, or stopped by SLURM's warning signal and requeued), 2 (configuration error, one line;
+    ``LIT_TRANSLATE_TRACEBACK=1`` raises it with its traceback), 130 / 143 (stopped by Ctrl-C / SIGTERM,
+    checkpoint written; or aborted by a second Ctrl-C).
     """
     argv = list(sys.argv[1:] if args is None else args)
     if argv[:1] == ["wandb-sync"]:
         from lit_translate.wandb_sync import main as wandb_sync
 
         raise SystemExit(wandb_sync(argv[1:]))
-    TranslateCLI(args=_with_run_config(argv))
+    installed = INTERRUPTS.install()
+    try:
+        with _command_line(_with_run_config(argv)):
+            cli = TranslateCLI(friendly_errors=True)
+    except ConfigError as err:
+        if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
+            raise
+        _fail(f"error: {err}", 2)
+    except KeyboardInterrupt:
+        _fail("lit-translate: interrupted (Ctrl-C)", 130)
+    except SIGTERMException:
+        _fail("lit-translate: stopped by SIGTERM before training started", 143)
+    except SystemExit as exc:
+        if INTERRUPTS.aborted and exc.code not in (0, None):
+            _fail("lit-translate: aborted by Ctrl-C; the checkpoints written before are kept", 130)
+        raise
+    finally:
+        if installed:
+            INTERRUPTS.restore()
+    stop = [cb for cb in getattr(cli.trainer, "callbacks", []) if isinstance(cb, Preemption)]
+    status = stop[0].exit_status if stop else None
+    if status:
+        raise SystemExit(status)
 
 
-__all__ = ["TranslateCLI", "main"]
+__all__ = ["TranslateCLI", "help_description", "main"]

@@ -64,6 +64,19 @@ def batches_done(trainer: Trainer) -> int:
     return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
 
+def between_batches(trainer: Trainer) -> bool:
+    """Tell whether training stands between two batches of an epoch (the last one done, the next not started).
+
+    Reads ``trainer.fit_loop.epoch_loop.batch_progress``: every counter (ready, started, processed, completed)
+    equal and the epoch neither at its start nor at its end. Lightning resumes such a state as "restarted on
+    last" (loops, logging step and the DataModule position all agree), so a checkpoint written here is exact.
+    """
+    progress = trainer.fit_loop.epoch_loop.batch_progress
+    total, current = progress.total, progress.current
+    settled = total.ready == total.started == total.processed == total.completed
+    return settled and 0 < current.completed < trainer.num_training_batches
+
+
 # ------------------------------------------------------------------------------------------- ModelCheckpoint
 def monitor_candidates(callback: ModelCheckpoint, trainer: Trainer) -> dict[str, Any]:
     """Return the metrics a checkpoint is ranked and named by (``ModelCheckpoint._monitor_candidates``)."""
@@ -203,6 +216,7 @@ def lpips_network(net: str) -> nn.Module:
 __all__ = [
     "VERIFIED",
     "batches_done",
+    "between_batches",
     "cli_hyperparameters",
     "defer_save_until_validation",
     "fit_checkpoint_path",

@@ -42,6 +42,9 @@ def _hinge(prediction: Tensor, target_is_real: bool, for_discriminator: bool) ->
     return F.relu(1.0 + prediction).mean()
 
 
+GanMode = Literal["vanilla", "lsgan", "wgangp", "hinge"]
+"""The ``gan_mode`` choices of :class:`GANLoss` and of the methods (``--help`` lists them)."""
+
 _OBJECTIVES: dict[str, _Objective] = {
     "vanilla": _vanilla,
     "lsgan": _lsgan,
@@ -70,7 +73,7 @@ class GANLoss(nn.Module):
         ValueError: If ``gan_mode`` is unknown.
     """
 
-    def __init__(self, gan_mode: str) -> None:
+    def __init__(self, gan_mode: GanMode) -> None:
         super().__init__()
         self._objective = resolve_choice("gan_mode", gan_mode, _OBJECTIVES)
         self.gan_mode = gan_mode

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,36 @@ from lit_translate.callbacks import AtomicCheckpointIO, RunCheckpoint
 from lit_translate.loggers import RunCSVLogger, resume_wandb_run
 
 DEFAULT_ROOT = "runs/default"
+LIGHTNING_TIPS = ("💡 Tip:",)
+"""Prefixes of Lightning's advertising info lines (litlogger, litmodels), left out of a run's output."""
+
+
+class _DropTips(logging.Filter):
+    """Drop Lightning's "💡 Tip: try installing ..." lines (they are printed at every start)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(LIGHTNING_TIPS)
+
+
+_DROP_TIPS = _DropTips()
+
+
+def quiet_known_notices() -> None:
+    """Silence, at their source and nothing else, the notices a clean lit_translate run would print.
+
+    - Lightning's litlogger / litmodels tips (info lines of ``lightning.pytorch.utilities.rank_zero``);
+    - torch 2.14's ``FutureWarning`` that ``LeafSpec`` is deprecated, raised by Lightning 2.6.6's own
+      ``lightning/pytorch/utilities/_pytree.py`` (not by our code, and not fixable from it) every time a loader
+      is wrapped.
+    Every other warning of those modules still shows. Idempotent.
+    """
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DROP_TIPS)
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        category=FutureWarning,
+        module=r"lightning\.pytorch\.utilities\._pytree",
+    )
 
 
 def run_defaults(kwargs: dict[str, Any]) -> None:
@@ -85,6 +117,7 @@ class RunTrainer(Trainer):
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        quiet_known_notices()
         run_defaults(kwargs)
         super().__init__(*args, **kwargs)
         # The accelerator asked for ("auto", "cpu", "gpu", ...) before Lightning resolved it: only "auto" falls
@@ -107,4 +140,4 @@ class RunTrainer(Trainer):
         super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, weights_only)
 
 
-__all__ = ["DEFAULT_ROOT", "CSVHistoryMode", "RunTrainer", "run_defaults", "run_loggers"]
+__all__ = ["DEFAULT_ROOT", "CSVHistoryMode", "RunTrainer", "quiet_known_notices", "run_defaults", "run_loggers"]

@@ -26,7 +26,6 @@ DATA=()                              # no DATA_ROOT: the recipe's data.root (dat
 if [[ -n "${DATA_ROOT:-}" ]]; then DATA=(--data.root "${DATA_ROOT}"); fi
 
 # ---- Resume: continue the run if it has a checkpoint, else start it ----------------------------------------
-# COORDINATOR (issue 10, item 5): this line may become the "resume if present, else start" form of --ckpt_path.
 RESUME=()
 if [[ -f "${RUN}/checkpoints/last.ckpt" ]]; then RESUME=(--ckpt_path last); fi
 

@@ -29,6 +29,8 @@ def test_train_time_interval_saves_by_wall_time_together_with_a_step_interval(tm
             "3",
             "--checkpoint.train_time_interval",
             "00:00:00:00",
+            "--checkpoint.keep_periodic",
+            "-1",  # every periodic checkpoint kept, to count the saves (retention: test_checkpoint_retention.py)
         ]
     )
     assert periodic(run) == [1, 2, 3, 4]

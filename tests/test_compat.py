@@ -64,6 +64,19 @@ def test_batches_done_reads_the_epoch_loop_progress():
         pytest.fail(broken("batches_done", str(error)))
 
 
+def test_between_batches_reads_the_epoch_loop_counters():
+    trainer = Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, accelerator="cpu")
+    trainer.fit_loop.epoch_loop.batch_progress.increment_by(3)  # 3 batches done: ready = ... = completed = 3
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Trainer, "num_training_batches", 8)
+        try:
+            assert compat.between_batches(trainer), broken("between_batches", "3 of 8 batches done is a boundary")
+            trainer.fit_loop.epoch_loop.batch_progress.increment_started()  # a batch in progress
+            assert not compat.between_batches(trainer), broken("between_batches", "a started batch is no boundary")
+        except AttributeError as error:
+            pytest.fail(broken("between_batches", str(error)))
+
+
 CHECKPOINT_METHODS = {
     "_monitor_candidates": ["trainer"],
     "_save_last_checkpoint": ["trainer", "monitor_candidates"],

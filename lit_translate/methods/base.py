@@ -242,7 +242,7 @@ class TranslationModule(TrainingPlumbing):
 
         Call it inside ``with self.toggled_optimizer(optimizer):`` around the loss computation when the module
         has several optimizers. Terms are logged as ``train/<prefix>_<name>`` and their sum as
-        ``train/<prefix>_total``.
+        ``train/<prefix>_total`` (the only one shown in the progress bar).
 
         Args:
             optimizer: the LightningOptimizer from ``self.optimizers()`` (never the raw optimizer).
@@ -263,7 +263,10 @@ class TranslationModule(TrainingPlumbing):
             self._update_averages(prefix)
         else:
             self.guard.skip(self, optimizer, logged, prefix)
-        self.log_dict(logged, prog_bar=True, on_step=True, on_epoch=False)
+        # Every term goes to the loggers; only the totals go to the progress bar (CycleGAN has 10 terms).
+        total_key = f"train/{prefix}_total"
+        self.log_dict({k: v for k, v in logged.items() if k != total_key}, on_step=True, on_epoch=False)
+        self.log(total_key, logged[total_key], prog_bar=True, on_step=True, on_epoch=False)
         return total.detach()
 
     def build_optimizer(self, factory: OptimizerCallable | None, params: Iterable[nn.Parameter]) -> Any:

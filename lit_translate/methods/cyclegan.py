@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lit_translate.image_pool import ImagePool
-from lit_translate.losses import GANLoss
+from lit_translate.losses import GANLoss, GanMode
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Target, TranslationModule
 
 
@@ -69,7 +69,7 @@ class CycleGAN(TranslationModule):
         optimizer_g: OptimizerCallable | None = None,
         optimizer_d: OptimizerCallable | None = None,
         lr_scheduler: LRSchedulerCallable | None = None,
-        gan_mode: str = "lsgan",
+        gan_mode: GanMode = "lsgan",
         lambda_a: float = 10.0,
         lambda_b: float = 10.0,
         lambda_identity: float = 0.5,

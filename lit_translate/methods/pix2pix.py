@@ -15,7 +15,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from typing_extensions import override
 
-from lit_translate.losses import GANLoss, gradient_penalty
+from lit_translate.losses import GANLoss, GanMode, gradient_penalty
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Target, TranslationModule
 
 
@@ -49,7 +49,7 @@ class Pix2Pix(TranslationModule):
         optimizer_g: OptimizerCallable | None = None,
         optimizer_d: OptimizerCallable | None = None,
         lr_scheduler: LRSchedulerCallable | None = None,
-        gan_mode: str = "vanilla",
+        gan_mode: GanMode = "vanilla",
         lambda_l1: float = 100.0,
         lambda_gp: float = 10.0,
         inference_mode: InferenceMode = "train",

@@ -5,13 +5,15 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from lit_translate.nets.blocks import (
+    Norm,
+    PaddingType,
     ResnetBlock,
     UnetSkipConnectionBlock,
     conv_bias_for_norm,
     get_norm_layer,
     get_padding_layer,
 )
-from lit_translate.nets.init import init_weights
+from lit_translate.nets.init import InitType, init_weights
 
 
 def _check_size(x: Tensor, size_divisor: int, name: str) -> None:
@@ -54,9 +56,9 @@ class UnetGenerator(nn.Module):
         out_channels: int = 3,
         num_downs: int = 8,
         ngf: int = 64,
-        norm: str = "batch",
+        norm: Norm = "batch",
         use_dropout: bool = True,
-        init_type: str = "normal",
+        init_type: InitType = "normal",
         init_gain: float = 0.02,
     ) -> None:
         super().__init__()
@@ -126,10 +128,10 @@ class ResnetGenerator(nn.Module):
         out_channels: int = 3,
         ngf: int = 64,
         n_blocks: int = 9,
-        norm: str = "instance",
+        norm: Norm = "instance",
         use_dropout: bool = False,
-        padding_type: str = "reflect",
-        init_type: str = "normal",
+        padding_type: PaddingType = "reflect",
+        init_type: InitType = "normal",
         init_gain: float = 0.02,
     ) -> None:
         super().__init__()
