@@ -1,4 +1,4 @@
-"""Every private Lightning or torchmetrics API lit_translate relies on, behind one small function each.
+"""Every private Lightning, torchmetrics or torch API lit_translate relies on, behind one small function each.
 
 Public API could not do these; each shim says what it reaches into and why. They were verified on the versions
 in :data:`VERIFIED` (``constraints.txt``); ``tests/test_compat.py`` exercises every shim against the installed
@@ -9,6 +9,7 @@ touches those private names.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -18,7 +19,7 @@ from lightning.pytorch.core.mixins import hparams_mixin
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import nn
 
-VERIFIED = {"lightning": "2.6.6", "torchmetrics": "1.9.0"}
+VERIFIED = {"lightning": "2.6.6", "torchmetrics": "1.9.0", "torch": "2.14.1"}
 """The versions every shim below was read and tested against."""
 
 
@@ -188,6 +189,26 @@ def set_time_last_checked(callback: ModelCheckpoint, now: float) -> None:
     callback._last_time_checked = now
 
 
+# ----------------------------------------------------------------------------------------------------- torch
+def ignore_in_ddp(module: nn.Module, names: Iterable[str]) -> None:
+    """Make a later ``DistributedDataParallel(module)`` skip these parameters and buffers entirely.
+
+    Uses ``DistributedDataParallel._set_params_and_buffers_to_ignore_for_model`` (it sets
+    ``module._ddp_params_and_buffers_to_ignore``, which DDP reads at construction): the named tensors are neither
+    broadcast from rank 0 at start-up nor, for buffers, before every forward (``broadcast_buffers``), nor reduced.
+    For frozen tensors that are identical on every rank by construction, such as the VGG loss network's weights
+    (tens of MB per step otherwise). Call it before Lightning wraps the module (``setup``); it replaces any
+    previous list.
+
+    Args:
+        module: The module DDP will wrap (the LightningModule).
+        names: Fully qualified names relative to ``module``, as ``named_parameters``/``named_buffers`` give them.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, list(names))
+
+
 # ---------------------------------------------------------------------------------------------- resume / W&B
 def fit_checkpoint_path(trainer: Trainer, ckpt_path: str | None) -> str | None:
     """Return the checkpoint file ``trainer.fit(ckpt_path=...)`` will restore, or None (start from scratch).
@@ -243,6 +264,7 @@ __all__ = [
     "cli_hyperparameters",
     "defer_save_until_validation",
     "fit_checkpoint_path",
+    "ignore_in_ddp",
     "last_saved_step",
     "lpips_network",
     "mark_saved",

@@ -17,6 +17,11 @@ large and meaningless, rather than 0).
 
 from __future__ import annotations
 
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -125,4 +130,49 @@ def random_vgg_state(
     return state
 
 
-__all__ = ["random_alexnet_features_state", "random_inception_state", "random_vgg_state"]
+RANDOM = "random"
+"""The ``vgg_weights`` value that asks for :func:`random_vgg_file` (CPU demos and tests only)."""
+
+
+def random_vgg_file(arch: str = "vgg19", seed: int = 0, folder: str | Path | None = None) -> Path:
+    """Return a file holding :func:`random_vgg_state` ``(arch, seed)``, written once and reused.
+
+    The file goes to ``<folder>/lit_translate_standins/random_<arch>_seed<seed>.pth`` (``folder`` defaults to the
+    system temporary directory), written atomically so that concurrent processes (DDP ranks) never read half a
+    file. Its name is not the registry's, so :class:`~lit_translate.nets.VGGFeatures` takes it as custom weights.
+
+    Args:
+        arch: ``"vgg16"`` or ``"vgg19"``. Default ``"vgg19"``.
+        seed: Seed of the weights. Default 0.
+        folder: Parent folder. Default None: ``tempfile.gettempdir()``.
+    """
+    path = Path(folder or tempfile.gettempdir()) / "lit_translate_standins" / f"random_{arch}_seed{seed}.pth"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        torch.save(random_vgg_state(arch, seed=seed), partial)
+        os.replace(partial, path)
+    return path
+
+
+def resolve_vgg_weights(weights: str | None, arch: str, key: str = "--model.init_args.vgg_weights") -> str | None:
+    """Map ``weights`` = ``"random"`` to :func:`random_vgg_file` with a loud warning; pass other values through."""
+    if weights != RANDOM:
+        return weights
+    warnings.warn(
+        f"{key} random: the {arch} loss network has RANDOM weights (a calibrated stand-in, "
+        "lit_translate.standins.random_vgg_state). Its perceptual loss is a fixed random-feature loss, not the "
+        "paper's: use it for CPU demos and tests only, never for results",
+        stacklevel=2,
+    )
+    return str(random_vgg_file(arch))
+
+
+__all__ = [
+    "RANDOM",
+    "random_alexnet_features_state",
+    "random_inception_state",
+    "random_vgg_file",
+    "random_vgg_state",
+    "resolve_vgg_weights",
+]

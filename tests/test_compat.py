@@ -236,3 +236,21 @@ def test_merge_list_states_leaves_one_tensor_per_list_and_the_same_value():
     plain, plain_shapes = kid(merge=False)
     assert shapes == [(5, 2)] and plain_shapes == [(3, 2), (0, 2), (2, 2)]
     assert torch.equal(merged, plain)
+
+
+def test_ignore_in_ddp_keeps_the_named_buffers_out_of_ddp(tmp_path):
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    module = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    module.register_buffer("frozen", torch.ones(3), persistent=False)
+    compat.ignore_in_ddp(module, ["frozen"])
+    assert getattr(module, "_ddp_params_and_buffers_to_ignore", None) == ["frozen"], broken("ignore_in_ddp", "not set")
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        ddp = DistributedDataParallel(module)
+        assert "frozen" in ddp.parameters_to_ignore, broken("ignore_in_ddp", "DDP did not read the list")
+        assert all(b is not module.frozen for b in ddp.modules_buffers), broken("ignore_in_ddp", "still broadcast")
+        assert any(b is module[1].running_mean for b in ddp.modules_buffers), "other buffers are still broadcast"
+    finally:
+        dist.destroy_process_group()

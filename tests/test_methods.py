@@ -51,9 +51,14 @@ def test_every_trained_network_changes_and_nothing_else(trained):
         changed = [name for name, p in model.named_parameters() if id(p) in {id(q) for q in group}]
         moved = [name for name in changed if not torch.equal(before[name], dict(model.named_parameters())[name])]
         assert moved, f"optimizer {index} trained none of its {len(changed)} parameters"
+    averaged = model.averaged_parameter_names()  # EMA copies: in no optimizer, updated after each step by design
     for name, param in model.named_parameters():
-        if id(param) not in trained_ids:
+        if name in averaged:
+            assert id(param) not in trained_ids and not param.requires_grad, f"{name} is averaged and trained"
+        elif id(param) not in trained_ids:
             assert torch.equal(before[name], param), f"{name} is in no optimizer but changed"
+    moved = [name for name in averaged if not torch.equal(before[name], dict(model.named_parameters())[name])]
+    assert not averaged or moved, "the EMA copies never followed the trained weights"
 
 
 def test_each_optimizer_logs_finite_named_terms(trained):

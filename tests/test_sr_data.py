@@ -215,3 +215,13 @@ def test_whole_image_evaluation_of_mixed_sizes_needs_batch_size_one(tmp_path):
     dm.setup("validate")
     grid = first_items(dm.val_dataloader(), 2)  # the sample grid crops mixed sizes to a common, aligned size
     assert grid["A"].shape == (2, 3, 12, 10) and grid["B"].shape == (2, 3, 48, 40)
+
+
+def test_cached_images_give_the_same_items(tmp_path):
+    path = write_image(tmp_path / "hr.png", smooth_image(40, 40))
+    cached = SRDataset([(path, None)], scale=4, gt_size=16, cache=True)
+    first = cached[0]
+    path.unlink()  # served from memory now
+    again = cached[0]
+    plain = SRDataset([(write_image(tmp_path / "hr.png", smooth_image(40, 40)), None)], scale=4, gt_size=16)[0]
+    assert torch.equal(first["A"], again["A"]) and torch.equal(first["B"], plain["B"])

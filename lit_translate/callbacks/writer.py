@@ -38,6 +38,9 @@ class TranslationWriter(BasePredictionWriter):
             checkpoint's). Default: None.
         targets: what to translate into, names of the method's ``targets`` (CycleGAN: ``AtoB``, ``BtoA``; a
             multi-domain method: its domains). Default: None, the method's ``default_predict_targets``.
+        tile: translate in tiles of this many input pixels (memory bounded by the tile size; see
+            ``TranslationModule.translate_any_size``); None translates whole images. Default: None.
+        tile_overlap: input pixels shared by neighbouring tiles. Default: 32.
     """
 
     def __init__(
@@ -47,6 +50,8 @@ class TranslationWriter(BasePredictionWriter):
         overwrite: bool = False,
         inference_mode: str | None = None,
         targets: list[str] | None = None,
+        tile: int | None = None,
+        tile_overlap: int = 32,
     ) -> None:
         super().__init__(write_interval="batch")
         self.output_dir = output_dir
@@ -54,6 +59,7 @@ class TranslationWriter(BasePredictionWriter):
         self.targets = list(targets) if targets is not None else None if direction is None else [direction]
         self.overwrite = overwrite
         self.inference_mode = inference_mode
+        self.tile, self.tile_overlap = tile, tile_overlap
         self.written = 0
         self._outputs: dict[str, Path] = {}
 
@@ -67,6 +73,7 @@ class TranslationWriter(BasePredictionWriter):
         for target in targets:
             check_choice("--predict_writer.targets", target, pl_module.targets)
         pl_module.predict_targets = targets
+        pl_module.set_predict_tiling(self.tile, self.tile_overlap)
         if self.inference_mode is not None:
             check_choice("--predict_writer.inference_mode", self.inference_mode, INFERENCE_MODES)
             pl_module.inference_mode = self.inference_mode

@@ -98,6 +98,9 @@ class SRDataset(Dataset):
         seed: Augmentation seed, >= 0. Default 0.
         epoch_counter: Shared epoch read in ``__getitem__``. Default None (epoch 0).
         hint: Appended to read errors (e.g. the skip option). Default ``""``.
+        cache: Keep every decoded image in memory after its first load (in each DataLoader worker): for small
+            training sets whose images are re-read many times (80 photos of 1024 px: ~190 MB per process).
+            Default False.
 
     Raises:
         ValueError: Bad options; an HR image smaller than ``gt_size`` (after the crop to a multiple of ``scale``);
@@ -117,6 +120,7 @@ class SRDataset(Dataset):
         seed: int = 0,
         epoch_counter: SharedEpoch | None = None,
         hint: str = "",
+        cache: bool = False,
     ) -> None:
         check_channels(channels, "channels")
         check_sr_sizes(scale, gt_size, mod_crop)
@@ -125,6 +129,7 @@ class SRDataset(Dataset):
         self.flip, self.rotate, self.channels = flip, rotate, channels
         self.mod = scale if gt_size is not None or mod_crop is None else mod_crop
         self.seed, self.epoch_counter, self.hint = seed, epoch_counter, hint
+        self.cache: dict[int, tuple[np.ndarray, np.ndarray | None]] | None = {} if cache else None
         self.sizes = self._check_sizes()
 
     # ----------------------------------------------------------------------------------------------- checks
@@ -193,8 +198,13 @@ class SRDataset(Dataset):
             hr, path = convert_channels(self.source[index], self.channels), self.source.path(index)
             return hr, None, path, path
         hr_path, lr_path = self.source[index]
-        hr = load_image(hr_path, self.channels, self.hint)
-        lr = None if lr_path is None else load_image(lr_path, self.channels, self.hint)
+        if self.cache is not None and index in self.cache:
+            hr, lr = self.cache[index]
+        else:
+            hr = load_image(hr_path, self.channels, self.hint)
+            lr = None if lr_path is None else load_image(lr_path, self.channels, self.hint)
+            if self.cache is not None:
+                self.cache[index] = (hr, lr)
         return hr, lr, str(lr_path or hr_path), str(hr_path)
 
     def __getitem__(self, index: int) -> dict[str, Tensor | str]:

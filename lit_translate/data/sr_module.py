@@ -68,6 +68,8 @@ class SRDataModule(TranslationDataModule):
         val_fraction: Share of a flat ``root`` folder held out for validation, in (0, 1). Default 0.1.
         split_seed: Seed of that train/validation split (not of the augmentation). Default 0.
         synthetic_canvas: Side of the built-in synthetic HR images; None = ``max(96, gt_size)``. Default None.
+        cache_images: Keep decoded training images in memory (each worker), for small sets re-read every epoch
+            (see :class:`~lit_translate.data.sr.SRDataset`). Default False.
         **kwargs: The :class:`~lit_translate.data.base.TranslationDataModule` arguments (root, batch sizes, seed,
             workers, splits, synthetic_size, predict_dir, skip_unreadable).
     """
@@ -91,6 +93,7 @@ class SRDataModule(TranslationDataModule):
         val_fraction: float = 0.1,
         split_seed: int = 0,
         synthetic_canvas: int | None = None,
+        cache_images: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -106,6 +109,7 @@ class SRDataModule(TranslationDataModule):
         self.lr_root, self.lr_suffix = lr_root, lr_suffix
         self.val_fraction, self.split_seed = val_fraction, split_seed
         self.synthetic_canvas = synthetic_canvas or max(SYNTHETIC_MIN_CANVAS, gt_size)
+        self.cache_images = cache_images
 
     # ------------------------------------------------------------------------------------------- datasets
     @override
@@ -126,7 +130,8 @@ class SRDataModule(TranslationDataModule):
         if self.synthetic:
             size = self.synthetic_size if train else SYNTHETIC_EVAL_SIZE
             return SRDataset(SyntheticHR(size, split=role, canvas=self.synthetic_canvas), **options)
-        dataset = SRDataset(self.pairs(role), hint="" if self.skip_unreadable else SKIP_HINT, **options)
+        hint = "" if self.skip_unreadable else SKIP_HINT
+        dataset = SRDataset(self.pairs(role), hint=hint, cache=self.cache_images and train, **options)
         if not train:
             self._check_eval_batch(dataset, role)
         return dataset

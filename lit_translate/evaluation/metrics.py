@@ -16,19 +16,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
-from torchmetrics.image import (
-    FrechetInceptionDistance,
-    KernelInceptionDistance,
-    PeakSignalNoiseRatio,
-    StructuralSimilarityIndexMeasure,
-)
+from torchmetrics.image import FrechetInceptionDistance, KernelInceptionDistance
 from typing_extensions import override
 
 from lit_translate import compat
@@ -37,9 +32,11 @@ from lit_translate.data.sampling import sampler_problem
 from lit_translate.evaluation.adapters import ValueRange, to_lpips_input, to_rgb, to_uint8, to_unit
 from lit_translate.evaluation.image_metrics import KID_SUBSETS, ImageCount, LPIPSMean, kid_mean
 from lit_translate.evaluation.networks import SharedFeatures, build_inception, build_lpips_net, num_features_of
+from lit_translate.evaluation.sr_metrics import NAMES as PSNR_SSIM_NAMES
+from lit_translate.evaluation.sr_metrics import Channels, Implementation, PSNRProtocol
 from lit_translate.weights import LPIPS_BACKBONES, describe_file
 
-METRIC_NAMES = ("fid", "kid", "lpips", "psnr", "ssim")
+METRIC_NAMES = ("fid", "kid", "lpips", "psnr", "ssim", "psnr_y", "ssim_y")
 
 # Values are computed by torchmetrics on all ranks and are identical; logging them with sync_dist=False is right.
 warnings.filterwarnings(
@@ -81,6 +78,14 @@ class TranslationMetrics(Callback):
             FID/KID instead of InceptionV3 (tests, non-natural-image domains); set ``num_features`` on it to skip
             shape inference. Default: None.
         enabled: False turns the callback off (nothing is built, computed or logged). Default: True.
+        psnr_ssim: PSNR/SSIM implementation: ``"torchmetrics"`` (float, not quantised; translation) or
+            ``"basicsr"`` (8-bit quantised, float64, BasicSR's SSIM; the super-resolution convention).
+            Default: ``"torchmetrics"``.
+        psnr_channels: ``"rgb"`` (logged ``psnr``/``ssim``), ``"y"`` (``psnr_y``/``ssim_y``: the BT.601 luma of
+            MATLAB's ``rgb2ycbcr``, as SR paper tables) or ``"both"``. Default: ``"rgb"``.
+        crop_border: pixels ignored at each border for PSNR/SSIM, or ``"auto"`` = the model's ``output_scale()``
+            (BasicSR crops ``scale``; 0 for translation). Images are also cropped to a multiple of the scale.
+            Default: 0.
     """
 
     def __init__(
@@ -97,6 +102,9 @@ class TranslationMetrics(Callback):
         lpips_backbone_weights: str | None = None,
         feature_extractor: nn.Module | None = None,
         enabled: bool = True,
+        psnr_ssim: Implementation = "torchmetrics",
+        psnr_channels: Channels = "rgb",
+        crop_border: int | Literal["auto"] = 0,
     ) -> None:
         if every_n_epochs < 1:
             raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
@@ -111,6 +119,7 @@ class TranslationMetrics(Callback):
         self.lpips_backbone_weights = lpips_backbone_weights
         self.feature_extractor = feature_extractor
         self.enabled = enabled
+        self.protocol = PSNRProtocol(psnr_ssim, psnr_channels, crop_border)  # evaluation/sr_metrics.py
         self.results: dict[str, float] = {}
         self.num_images: dict[str, int] = {}
         self.last_stage: str | None = None
@@ -157,6 +166,8 @@ class TranslationMetrics(Callback):
                 f"TranslationMetrics needs {type(pl_module).__name__}.evaluation_pairs(batch) -> "
                 "{tag: (fake, real_target)} (see docs/architecture.md)"
             )
+        scale = getattr(pl_module, "output_scale", None)
+        self.protocol.scale = int(scale()) if callable(scale) else 1  # crop_border "auto" and the mod-crop
         if stage == "fit" and not self._evaluates_during_fit(trainer):
             return  # e.g. a 1-epoch smoke run with every_n_epochs 5: no pretrained weights needed
         self.build(paired=_is_paired(pl_module))
@@ -181,10 +192,8 @@ class TranslationMetrics(Callback):
         if paired and self.lpips:
             assert self._lpips_model is not None, "build() was not called"
             metrics["lpips"] = LPIPSMean(self._lpips_model)
-        if paired and self.psnr:
-            metrics["psnr"] = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
-        if paired and self.ssim:
-            metrics["ssim"] = StructuralSimilarityIndexMeasure(data_range=1.0)
+        if paired:
+            metrics.update(self.protocol.build(self.psnr, self.ssim))
         return nn.ModuleDict(metrics)
 
     # ----------------------------------------------------------------------------------------------- updates
@@ -326,10 +335,7 @@ class TranslationMetrics(Callback):
             )
         if "lpips" in metrics:
             metrics["lpips"].update(to_lpips_input(to_rgb(fake)), to_lpips_input(to_rgb(real)))
-        fake_unit, real_unit = to_unit(fake), to_unit(real)
-        for name in ("psnr", "ssim"):
-            if name in metrics:
-                metrics[name].update(fake_unit, real_unit)
+        self.protocol.update(metrics, to_unit(fake), to_unit(real))
 
     # ---------------------------------------------------------------------------------------------- computing
     @override
@@ -391,7 +397,7 @@ class TranslationMetrics(Callback):
                     results[f"fid{suffix}"] = float(metrics["fid"].compute())
                 if "kid" in metrics:
                     results[f"kid{suffix}"] = kid_mean(metrics["kid"], self.kid_subset_size, n_fake, n_real)
-                for name in ("lpips", "psnr", "ssim"):
+                for name in ("lpips", *PSNR_SSIM_NAMES):
                     if name in metrics:
                         results[f"{name}{suffix}"] = float(metrics[name].compute())
         self._reset()

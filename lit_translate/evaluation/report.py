@@ -18,28 +18,37 @@ from typing_extensions import override
 
 from lit_translate.callbacks.images import first_items, render_visuals
 from lit_translate.evaluation.metrics import TranslationMetrics
+from lit_translate.evaluation.sr_metrics import PSNRProtocol
 
 _DESCRIPTIONS = {
     "fid": "Fréchet Inception Distance (lower is better; biased upwards for small N)",
     "kid": "Kernel Inception Distance, unbiased MMD² (lower is better)",
     "lpips": "LPIPS to the aligned target (lower is better)",
-    "psnr": "PSNR in dB, RGB [0, 1], mean over images (higher is better)",
-    "ssim": "SSIM, RGB [0, 1], mean over images (higher is better)",
+    "psnr": "PSNR in dB, RGB, mean over images (higher is better)",
+    "ssim": "SSIM, RGB, mean over images (higher is better)",
+    "psnr_y": "PSNR in dB, Y channel (BT.601, MATLAB rgb2ycbcr), mean over images (higher is better)",
+    "ssim_y": "SSIM, Y channel (BT.601, MATLAB rgb2ycbcr), mean over images (higher is better)",
+    "l1_bicubic": "the bicubic baseline: L1 of the bicubically upsampled input to the target",
     "l1": "mean absolute error to the aligned target, images in [-1, 1] (lower is better)",
     "l1_input": "the do-nothing baseline: L1 of the input itself to the target",
     "cycle_a": "cycle-consistency L1 of A -> B -> A, images in [-1, 1] (lower is better)",
     "cycle_b": "cycle-consistency L1 of B -> A -> B, images in [-1, 1] (lower is better)",
 }
 _WEIGHT_ROLES = {"features": "FID/KID network", "lpips": "LPIPS backbone"}
+DEFAULT_PROTOCOL = PSNRProtocol().describe()
 
 
 def _describe(key: str) -> str:
     name = key.split("/", 1)[-1]
     if name in _DESCRIPTIONS:
         return _DESCRIPTIONS[name]
-    base, _, tag = name.partition("_")
-    text = _DESCRIPTIONS.get(base, "")
-    return f"{text}; direction {tag}" if tag and text else text
+    base = max((known for known in _DESCRIPTIONS if name.startswith(f"{known}_")), key=len, default="")
+    tag = name[len(base) + 1 :]
+    if not base:
+        return ""
+    if tag == "bicubic":  # SR methods score the bicubically upsampled input as a baseline
+        return f"{_DESCRIPTIONS[base]}; of the bicubic upsampling baseline (MATLAB imresize)"
+    return f"{_DESCRIPTIONS[base]}; direction {tag}"
 
 
 def _json_number(value: float) -> float | str:
@@ -57,6 +66,7 @@ def write_report(
     step: int | None = None,
     samples: tuple[Tensor, str] | None = None,
     weights: dict[str, dict[str, Any]] | None = None,
+    protocol: str | None = None,
 ) -> tuple[Path, Path]:
     """Write ``metrics.json`` and ``report.md`` (and ``samples.png``) into ``out_dir`` (created).
 
@@ -74,6 +84,8 @@ def write_report(
             by ``caption``, e.g. ``"input | output | target"``), saved as ``samples.png``. Default: None.
         weights: the metric networks' files by role (``"features"``, ``"lpips"``), as
             :func:`~lit_translate.weights.describe_file` gives them. Default: None.
+        protocol: the PSNR/SSIM convention used (``PSNRProtocol.describe()``); None = the translation default.
+            Default: None.
 
     Returns:
         ``(metrics.json path, report.md path)``.
@@ -93,6 +105,7 @@ def write_report(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "samples": {"file": "samples.png", "columns": samples[1]} if samples is not None else None,
         "weights": weights or {},
+        "protocol": protocol or DEFAULT_PROTOCOL,
         "config": config_data,
     }
     json_path = out / "metrics.json"
@@ -161,8 +174,8 @@ def _tail_lines(record: dict[str, Any], config_text: str | None) -> list[str]:
     """Return the protocol note, the sample grid and the config."""
     lines = [
         "",
-        "Protocol: docs/evaluation.md (all images of the split at the recipe's crop size; FID/KID against the real "
-        "target-domain images of the same split; PSNR/SSIM on RGB in [0, 1] without border crop).",
+        "Protocol: docs/evaluation.md (all images of the split at the recipe's evaluation size; FID/KID against the "
+        f"real target-domain images of the same split; {record['protocol']}).",
         "",
     ]
     samples = record["samples"]
@@ -244,6 +257,7 @@ class EvaluationReport(Callback):
             step=step,
             samples=samples,
             weights=_weight_files(trainer),
+            protocol=_protocol(trainer),
         )
         rank_zero_info(f"Evaluation report: {self.last_paths[1]}\n  metrics:  {self.last_paths[0]}")
 
@@ -251,6 +265,11 @@ class EvaluationReport(Callback):
 def _weight_files(trainer: Trainer) -> dict[str, dict[str, Any]]:
     metrics = [cb for cb in trainer.callbacks if isinstance(cb, TranslationMetrics) and cb.enabled]
     return dict(metrics[0].weight_files) if metrics else {}
+
+
+def _protocol(trainer: Trainer) -> str | None:
+    metrics = [cb for cb in trainer.callbacks if isinstance(cb, TranslationMetrics) and cb.enabled]
+    return metrics[0].protocol.describe() if metrics else None
 
 
 def _num_images(trainer: Trainer, split: str) -> dict[str, int] | int:

@@ -4,13 +4,17 @@ from lit_translate.methods.base import TranslationModule, inference_context, pap
 from lit_translate.methods.cyclegan import CycleGAN
 from lit_translate.methods.perceptual_sr import PerceptualSR
 from lit_translate.methods.pix2pix import Pix2Pix
+from lit_translate.methods.srgan import SRGAN
+from lit_translate.methods.srresnet import SRResNetMethod
 from lit_translate.methods.stargan import StarGAN
 from lit_translate.methods.style_transfer import StyleTransfer
 
 __all__ = [
+    "SRGAN",
     "CycleGAN",
     "PerceptualSR",
     "Pix2Pix",
+    "SRResNetMethod",
     "StarGAN",
     "StyleTransfer",
     "TranslationModule",

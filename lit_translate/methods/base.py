@@ -11,6 +11,7 @@ per-rank random streams saved for an exact resume (``plumbing.py``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -22,6 +23,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
+from lit_translate.ema import ModelEMA
 from lit_translate.methods.guard import NONFINITE_POLICIES, NonFinitePolicy
 from lit_translate.methods.plumbing import (
     INFERENCE_MODES,
@@ -30,6 +32,7 @@ from lit_translate.methods.plumbing import (
     TrainingPlumbing,
     inference_context,
 )
+from lit_translate.tiling import tiled_forward
 
 Pairs = dict[str, tuple[Tensor, Tensor | None]]
 """``evaluation_pairs`` output: ``{tag: (generated images, real target-domain images or None)}``."""
@@ -86,6 +89,8 @@ class TranslationModule(TrainingPlumbing):
         check_choice("inference_mode", inference_mode, INFERENCE_MODES)
         self.inference_mode: InferenceMode = inference_mode
         self.predict_targets: tuple[str, ...] = ()  # set by the predict writer; () = default_predict_targets
+        self.predict_tiling: dict[str, int] | None = None  # set by the predict writer: {"tile", "overlap"}
+        self._averages: list[tuple[str, str, str]] = []  # (net attribute, EMA attribute, optimizer prefix)
 
     # ----------------------------------------------------------------------------------------------- inference
     @property
@@ -116,10 +121,21 @@ class TranslationModule(TrainingPlumbing):
             raise ValueError(f"{type(self).__name__} translates into {self.targets}, not {target!r}")
         return target
 
+    def inference_generator(self, target: Target) -> nn.Module:
+        """Return the network inference uses for ``target``: its EMA copy when averaged, else ``generator_for``.
+
+        Validation, sample grids, predict and export all go through this (via :meth:`translate`).
+        """
+        net = self.generator_for(target)
+        for name, ema_name, _ in self._averages:
+            if getattr(self, name) is net:
+                return getattr(self, ema_name).averaged
+        return net
+
     def translate(self, x: Tensor, target: Target = None) -> Tensor:
         """Translate ``x`` (``(N, C, H, W)`` in [-1, 1]) into ``target`` under the configured ``inference_mode``."""
         target = self.resolve_target(target)
-        net = self.generator_for(target)
+        net = self.inference_generator(target)
         with inference_context(net, self.inference_mode):
             return self.generate(net, x, target)
 
@@ -127,21 +143,93 @@ class TranslationModule(TrainingPlumbing):
         """Return how much larger the output is than the input (the generator's ``scale``; 1 for translation)."""
         return int(getattr(self.generator_for(self.resolve_target(target)), "scale", 1))
 
-    def translate_any_size(self, x: Tensor, target: Target = None) -> Tensor:
+    # -------------------------------------------------------------------------------------- weight averaging
+    def average_weights(self, net_name: str, decay: float | None, prefix: str = "g") -> None:
+        """Keep an EMA of ``self.<net_name>`` as ``self.<net_name>_ema`` (call in ``__init__``, after the net).
+
+        The copy (:class:`~lit_translate.ema.ModelEMA`) is updated after every successful step of the optimizer
+        logged as ``prefix`` and used by :meth:`inference_generator`; its weights are in ``state_dict`` (saved and
+        resumed exactly), in no optimizer (they never require grad) and :meth:`averaged_parameter_names` lists
+        them. ``decay`` None or 0 turns averaging off (nothing is created, the method is unchanged).
+
+        Args:
+            net_name: Attribute of the averaged network, e.g. ``"generator"``.
+            decay: EMA decay in [0, 1) (BasicSR: 0.999), or None / 0 for off.
+            prefix: The ``optimize(..., prefix)`` whose steps update it. Default ``"g"``.
+        """
+        if not decay:
+            return
+        ema_name = f"{net_name}_ema"
+        setattr(self, ema_name, ModelEMA(getattr(self, net_name), decay))
+        self._averages.append((net_name, ema_name, prefix))
+
+    def averaged_parameter_names(self) -> set[str]:
+        """Return the ``named_parameters`` names of the EMA copies (they change without an optimizer, by design)."""
+        names = set()
+        for _, ema_name, _ in self._averages:
+            names |= {f"{ema_name}.{name}" for name, _ in getattr(self, ema_name).named_parameters()}
+        return names
+
+    def reset_averages(self) -> None:
+        """Set every EMA copy to its live network's weights (e.g. after loading pre-trained weights)."""
+        for name, ema_name, _ in self._averages:
+            getattr(self, ema_name).copy_from(getattr(self, name))
+
+    def _update_averages(self, prefix: str) -> None:
+        for name, ema_name, ema_prefix in self._averages:
+            if ema_prefix == prefix:
+                getattr(self, ema_name).update(getattr(self, name))
+
+    def translate_any_size(
+        self, x: Tensor, target: Target = None, tile: int | None = None, overlap: int = 32
+    ) -> Tensor:
         """Translate an image of any size: pad to the generator's ``size_divisor``, translate, crop back.
 
         Padding is reflective (replicate for images smaller than the padding), so borders are not black. The
-        output is ``output_scale(target)`` times the input's height and width.
+        output is ``output_scale(target)`` times the input's height and width. With ``tile``, the image is
+        translated in ``tile`` x ``tile`` windows overlapping by ``overlap`` input pixels
+        (:func:`~lit_translate.tiling.tiled_forward`; memory bounded by the tile size): each output pixel comes
+        from the one tile in which it lies at least ``overlap / 2`` input pixels from a cut edge, so a network
+        without normalisation whose receptive-field radius is at most ``overlap / 2`` gives the whole-image
+        output exactly; InstanceNorm normalises each tile by its own statistics and shows seams.
+
+        Args:
+            x: ``(N, C, H, W)`` in [-1, 1].
+            target: See :meth:`translate`. Default None.
+            tile: Tile side in input pixels (a multiple of ``size_divisor``); None translates the whole image.
+            overlap: Input pixels shared by neighbouring tiles (a multiple of ``size_divisor``). Default 32.
         """
         target = self.resolve_target(target)
         divisor = int(getattr(self.generator_for(target), "size_divisor", 1))
+        scale = self.output_scale(target)
+        if tile:
+            net = functools.partial(self.translate, target=target)
+            return tiled_forward(net, x, tile, overlap, scale, divisor, blend="uniform", margin=overlap // 2)
         h, w = x.shape[-2:]
         ph, pw = (-h) % divisor, (-w) % divisor
         if ph or pw:
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        scale = self.output_scale(target)
         return self.translate(x, target)[..., : h * scale, : w * scale]
+
+    def set_predict_tiling(self, tile: int | None, overlap: int = 32) -> None:
+        """Make ``predict`` translate in tiles (see :meth:`translate_any_size`); ``tile`` None turns it off.
+
+        Raises:
+            ValueError: The sizes do not suit the predict target's generator; the message names the
+                ``--predict_writer`` options.
+        """
+        if not tile:
+            self.predict_tiling = None
+            return
+        targets = self.predict_targets or self.default_predict_targets
+        divisor = max(int(getattr(self.generator_for(self.resolve_target(t)), "size_divisor", 1)) for t in targets)
+        if tile % divisor or overlap % divisor or not 0 <= overlap < tile:
+            raise ValueError(
+                f"--predict_writer.tile ({tile}) and --predict_writer.tile_overlap ({overlap}) must be multiples of "
+                f"the generator's size_divisor ({divisor}) with 0 <= tile_overlap < tile"
+            )
+        self.predict_tiling = {"tile": tile, "overlap": overlap}
 
     # ------------------------------------------------------------------------------------------------ training
     @property
@@ -172,6 +260,7 @@ class TranslationModule(TrainingPlumbing):
         if self.guard.all_finite(self, total, optimizer):
             self.guard.stepped()
             self.step_optimizer(optimizer)
+            self._update_averages(prefix)
         else:
             self.guard.skip(self, optimizer, logged, prefix)
         # Every term goes to the loggers; only the totals go to the progress bar (CycleGAN has 10 terms).
@@ -255,5 +344,6 @@ class TranslationModule(TrainingPlumbing):
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         """Translate ``batch["A"]`` into each of ``predict_targets``: ``{"images": {target: [(C, H, W)]}, "paths"}``."""
         targets = self.predict_targets or self.default_predict_targets
-        images = {t: [self.translate_any_size(img[None], t)[0] for img in batch["A"]] for t in targets}
+        tiling = self.predict_tiling or {}
+        images = {t: [self.translate_any_size(img[None], t, **tiling)[0] for img in batch["A"]] for t in targets}
         return {"images": images, "paths": batch["A_path"]}

@@ -36,6 +36,7 @@ from typing_extensions import override
 from lit_translate import compat
 from lit_translate.choices import check_choice
 from lit_translate.methods.guard import NonFiniteGuard, NonFinitePolicy
+from lit_translate.nets.vgg import frozen_buffer_names
 
 InferenceMode = Literal["eval", "train"]
 INFERENCE_MODES = ("eval", "train")
@@ -142,6 +143,14 @@ class TrainingPlumbing(LightningModule):
         local = frame.f_back.f_locals
         ignore = [k for k, v in local.items() if isinstance(v, nn.Module) or callable(v) or k == "self"]
         self.save_hyperparameters(ignore=ignore, frame=frame.f_back)
+
+    @override
+    def setup(self, stage: str) -> None:
+        # Frozen loss networks (VGGFeatures) are identical on every rank: keep DDP from broadcasting their
+        # buffers at start-up and before every forward (runs before Lightning wraps the module in DDP).
+        names = frozen_buffer_names(self)
+        if names:
+            compat.ignore_in_ddp(self, names)
 
     # ------------------------------------------------------------------------------- counting and schedulers
     def step_optimizer(self, optimizer: LightningOptimizer) -> None:
