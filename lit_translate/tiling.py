@@ -168,12 +168,7 @@ def tiled_forward(
     padded = _reflect_pad(x, -height % size_divisor, -width % size_divisor)
     size_h, size_w = padded.shape[-2:]
     tile_h, tile_w = min(tile, size_h), min(tile, size_w)
-    starts_h = tile_starts(size_h, tile_h, tile - overlap)
-    starts_w = tile_starts(size_w, tile_w, tile - overlap)
-    weights_h = _side_weights(size_h, tile_h, starts_h, scale, overlap, margin, blend, x.device)
-    weights_w = _side_weights(size_w, tile_w, starts_w, scale, overlap, margin, blend, x.device)
-    tiles = [(h, w) for h in starts_h for w in starts_w]
-    weights = [torch.outer(wh, ww) for wh in weights_h for ww in weights_w]
+    tiles, weights = _tile_grid((size_h, size_w), (tile_h, tile_w), tile - overlap, scale, overlap, margin, blend, x)
     out, weight_sum, out_dtype = None, None, x.dtype
     for first in range(0, len(tiles), batch):
         chunk = list(range(first, min(first + batch, len(tiles))))
@@ -186,6 +181,24 @@ def tiled_forward(
         for k, piece in zip(chunk, result.split(x.shape[0])):
             _add_tile(out, weight_sum, piece, weights[k], tiles[k], (tile_h, tile_w), scale)
     return (out / weight_sum)[..., : scale * height, : scale * width].to(out_dtype)
+
+
+def _tile_grid(
+    size: tuple[int, int],
+    tile: tuple[int, int],
+    stride: int,
+    scale: int,
+    overlap: int,
+    margin: int,
+    blend: str,
+    x: Tensor,
+) -> tuple[list[tuple[int, int]], list[Tensor]]:
+    """Return the tiles' top-left corners (row-major) and each tile's output weight map."""
+    starts_h, starts_w = tile_starts(size[0], tile[0], stride), tile_starts(size[1], tile[1], stride)
+    weights_h = _side_weights(size[0], tile[0], starts_h, scale, overlap, margin, blend, x.device)
+    weights_w = _side_weights(size[1], tile[1], starts_w, scale, overlap, margin, blend, x.device)
+    tiles = [(h, w) for h in starts_h for w in starts_w]
+    return tiles, [torch.outer(wh, ww) for wh in weights_h for ww in weights_w]
 
 
 def _add_tile(
