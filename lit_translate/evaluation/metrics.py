@@ -23,16 +23,14 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
-from torchmetrics.image import FrechetInceptionDistance, KernelInceptionDistance
 from typing_extensions import override
 
-from lit_translate import compat
 from lit_translate.choices import check_choice
 from lit_translate.data.sampling import sampler_problem
 from lit_translate.evaluation.adapters import ValueRange, to_lpips_input, to_rgb, to_uint8, to_unit
-from lit_translate.evaluation.image_metrics import KID_SUBSETS, ImageCount, LPIPSMean, kid_mean
+from lit_translate.evaluation.directions import check_same_tags, compute_direction, direction_metrics
+from lit_translate.evaluation.image_metrics import ImageCount, LPIPSMean
 from lit_translate.evaluation.networks import SharedFeatures, build_inception, build_lpips_net, num_features_of
-from lit_translate.evaluation.sr_metrics import NAMES as PSNR_SSIM_NAMES
 from lit_translate.evaluation.sr_metrics import Channels, Implementation, PSNRProtocol
 from lit_translate.weights import LPIPS_BACKBONES, describe_file
 
@@ -180,21 +178,10 @@ class TranslationMetrics(Callback):
         return max_epochs is None or max_epochs < 0 or max_epochs >= self.every_n_epochs
 
     def _direction_metrics(self, paired: bool) -> nn.ModuleDict:
-        metrics: dict[str, nn.Module] = {"count": ImageCount()}
-        if self.fid:
-            metrics["fid"] = FrechetInceptionDistance(feature=self._features, reset_real_features=True)
-        if self.kid:
-            with warnings.catch_warnings():  # "will save all extracted features": known, N x D floats
-                warnings.simplefilter("ignore", UserWarning)
-                metrics["kid"] = KernelInceptionDistance(
-                    feature=self._features, subsets=KID_SUBSETS, subset_size=self.kid_subset_size
-                )
-        if paired and self.lpips:
-            assert self._lpips_model is not None, "build() was not called"
-            metrics["lpips"] = LPIPSMean(self._lpips_model)
-        if paired:
-            metrics.update(self.protocol.build(self.psnr, self.ssim))
-        return nn.ModuleDict(metrics)
+        enabled = {"fid": self.fid, "kid": self.kid, "lpips": self.lpips, "psnr": self.psnr, "ssim": self.ssim}
+        return direction_metrics(
+            self._features, self._lpips_model, self.protocol, enabled, self.kid_subset_size, paired
+        )
 
     # ----------------------------------------------------------------------------------------------- updates
     def _should_run(self, trainer: Trainer) -> bool:
@@ -351,15 +338,7 @@ class TranslationMetrics(Callback):
             self._log(trainer, pl_module, "test")
 
     def _log(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        tags = sorted(self._metrics)
-        if trainer.world_size > 1:
-            # compute() is collective: every rank must compute the same metrics in the same order.
-            same = tags == trainer.strategy.broadcast(tags, src=0)
-            if not trainer.strategy.reduce_boolean_decision(same, all=True):
-                raise RuntimeError(
-                    "TranslationMetrics: ranks saw different evaluation_pairs direction tags (a rank got no "
-                    f"{stage} batch? the split needs at least one image per rank); this rank had {tags}"
-                )
+        check_same_tags(trainer, sorted(self._metrics), stage)
         results = self.compute(device=pl_module.device)
         for key, value in results.items():
             pl_module.log(f"{stage}/{key}", value, sync_dist=False)
@@ -382,24 +361,8 @@ class TranslationMetrics(Callback):
         device = torch.device(device)
         with torch.autocast(device_type=device.type, enabled=False), torch.inference_mode(False), torch.no_grad():
             for tag in sorted(self._metrics):
-                metrics = self._metrics[tag]
-                for metric in metrics.values():
-                    compat.merge_list_states(metric)  # KID's feature lists: one gather per rank (DDP)
-                n_fake, n_real = (int(v) for v in metrics["count"].compute().tolist())
-                self.num_images[tag] = n_fake
-                suffix = f"_{tag}" if tag else ""
-                if ("fid" in metrics or "kid" in metrics) and min(n_fake, n_real) < 2:
-                    raise ValueError(
-                        f"FID/KID need at least 2 generated and 2 real images, direction {tag!r} has {n_fake} "
-                        f"generated and {n_real} real"
-                    )
-                if "fid" in metrics:
-                    results[f"fid{suffix}"] = float(metrics["fid"].compute())
-                if "kid" in metrics:
-                    results[f"kid{suffix}"] = kid_mean(metrics["kid"], self.kid_subset_size, n_fake, n_real)
-                for name in ("lpips", *PSNR_SSIM_NAMES):
-                    if name in metrics:
-                        results[f"{name}{suffix}"] = float(metrics[name].compute())
+                self.num_images[tag], values = compute_direction(self._metrics[tag], tag, self.kid_subset_size)
+                results.update(values)
         self._reset()
         return results
 
