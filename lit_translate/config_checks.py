@@ -228,8 +228,12 @@ def check_optimizers(model_config: Any, key: str = "model") -> None:
 
 def _generators(model: Any) -> list[tuple[str, nn.Module]]:
     """Return ``(target, generator)`` for each distinct generator of ``model``'s targets."""
+    try:
+        targets = tuple(getattr(model, "targets", ()))
+    except ValueError:  # a label-conditioned method (StarGAN) learns its target names from the data at setup
+        return [("", model.generator_for(None))]
     seen, nets = set(), []
-    for target in getattr(model, "targets", ()):
+    for target in targets:
         net = model.generator_for(target)
         if id(net) not in seen:
             seen.add(id(net))

@@ -164,8 +164,6 @@ class TranslationMetrics(Callback):
                 f"TranslationMetrics needs {type(pl_module).__name__}.evaluation_pairs(batch) -> "
                 "{tag: (fake, real_target)} (see docs/architecture.md)"
             )
-        scale = getattr(pl_module, "output_scale", None)
-        self.protocol.scale = int(scale()) if callable(scale) else 1  # crop_border "auto" and the mod-crop
         if stage == "fit" and not self._evaluates_during_fit(trainer):
             return  # e.g. a 1-epoch smoke run with every_n_epochs 5: no pretrained weights needed
         self.build(paired=_is_paired(pl_module))
@@ -179,9 +177,8 @@ class TranslationMetrics(Callback):
 
     def _direction_metrics(self, paired: bool) -> nn.ModuleDict:
         enabled = {"fid": self.fid, "kid": self.kid, "lpips": self.lpips, "psnr": self.psnr, "ssim": self.ssim}
-        return direction_metrics(
-            self._features, self._lpips_model, self.protocol, enabled, self.kid_subset_size, paired
-        )
+        nets = self._features, self._lpips_model
+        return direction_metrics(*nets, self.protocol, enabled, self.kid_subset_size, paired)
 
     # ----------------------------------------------------------------------------------------------- updates
     def _should_run(self, trainer: Trainer) -> bool:
@@ -195,6 +192,7 @@ class TranslationMetrics(Callback):
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._active = self._should_run(trainer)
         self._reset()
+        self._read_scale(pl_module)
         if self._active:
             self.build(paired=_is_paired(pl_module))
             self._warn_about_sampler(trainer, trainer.val_dataloaders)
@@ -203,7 +201,13 @@ class TranslationMetrics(Callback):
     def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._active = self.enabled
         self._reset()
+        self._read_scale(pl_module)
         self._warn_about_sampler(trainer, trainer.test_dataloaders)
+
+    def _read_scale(self, pl_module: LightningModule) -> None:
+        """Read ``output_scale()`` (crop_border "auto", mod-crop) after the model's setup: targets are known then."""
+        scale = getattr(pl_module, "output_scale", None)
+        self.protocol.scale = int(scale()) if callable(scale) else 1
 
     def _warn_about_sampler(self, trainer: Trainer, loaders: Any) -> None:
         if trainer.world_size < 2 or self._sampler_checked:
