@@ -33,6 +33,7 @@ from lit_translate.callbacks import (
 from lit_translate.evaluation import EvaluationReport, TranslationMetrics
 from lit_translate.loggers import RunCSVLogger
 from lit_translate.methods.base import TranslationModule
+from lit_translate.strategies import GANDDPStrategy  # noqa: F401  (importing it registers strategy: gan_ddp)
 
 DEFAULT_ROOT = "runs/default"
 
