@@ -1,5 +1,5 @@
 # Two commands on a fresh clone (only Python 3.10+ and pip needed):
-#   make demo   create .venv, install, train Pix2Pix on the built-in synthetic dataset (CPU is fine)
+#   make demo   create .venv, install, train Pix2Pix on the built-in synthetic dataset (CPU is fine; again: continue)
 #   make test   create .venv, install, run the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# Run again to continue an interrupted demo (--ckpt_path auto: resume if there is a checkpoint, else start).
+# Start over: rm -rf runs/pix2pix_demo, or make demo ARGS="--overwrite true".
 demo: $(STAMP)
-	$(BIN)/lit-translate fit -c configs/pix2pix/demo.yaml
+	$(BIN)/lit-translate fit -c configs/pix2pix/demo.yaml --ckpt_path auto $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
@@ -25,6 +27,7 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py

@@ -58,9 +58,25 @@ def random_weight_files(folder: Path) -> tuple[Path, Path]:
 
 def cli_for(recipe: str, data: Path, extra: list[str]) -> TranslateCLI:
     return TranslateCLI(
-        args=["-c", recipe, "--data.root", str(data), "--data.num_workers", "2", "--trainer.logger", "false",
-              "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
-              "--trainer.default_root_dir", str(data / "run"), "--samples.num_samples", "0", *extra],
+        args=[
+            "-c",
+            recipe,
+            "--data.root",
+            str(data),
+            "--data.num_workers",
+            "2",
+            "--trainer.logger",
+            "false",
+            "--trainer.enable_checkpointing",
+            "false",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.default_root_dir",
+            str(data / "run"),
+            "--samples.num_samples",
+            "0",
+            *extra,
+        ],
         run=False,
     )
 
@@ -95,8 +111,18 @@ def main() -> None:
 
         timings = {}
         for name, metric_args in {
-            "all": ["--metrics.fid", "true", "--metrics.kid", "true", "--metrics.lpips", "true",
-                    "--metrics.inception_weights", str(inception), "--metrics.lpips_backbone_weights", str(alexnet)],
+            "all": [
+                "--metrics.fid",
+                "true",
+                "--metrics.kid",
+                "true",
+                "--metrics.lpips",
+                "true",
+                "--metrics.inception_weights",
+                str(inception),
+                "--metrics.lpips_backbone_weights",
+                str(alexnet),
+            ],
             "psnr_ssim": ["--metrics.fid", "false", "--metrics.kid", "false", "--metrics.lpips", "false"],
         }.items():
             evaluate = cli_for(args.recipe, tmp, metric_args)

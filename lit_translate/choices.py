@@ -13,13 +13,13 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def check_choice(key: str, value: object, allowed: Iterable[str]) -> str:
+def check_choice(key: str, value: T, allowed: Iterable[T]) -> T:
     """Return ``value`` if it is one of ``allowed``, else raise a ValueError naming ``key`` and the choices.
 
     Args:
         key: The option name for the message (e.g. ``"direction"`` or ``"gan_mode"``).
         value: The configured value.
-        allowed: The accepted values (a mapping's keys count).
+        allowed: The accepted values (a mapping's keys count); strings or other hashable values such as ints.
 
     Returns:
         ``value`` unchanged.
@@ -30,11 +30,12 @@ def check_choice(key: str, value: object, allowed: Iterable[str]) -> str:
             values once more for searching logs.
     """
     options = list(allowed)
-    if value in options:
-        return str(value)
+    if value in options and type(value) in {type(option) for option in options}:
+        return value
     listed = ", ".join(repr(option) for option in options)
-    close = difflib.get_close_matches(str(value), options, n=1) if isinstance(value, str) else []
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    by_text = {str(option): option for option in options}
+    close = difflib.get_close_matches(str(value), list(by_text), n=1)
+    hint = f" (did you mean {by_text[close[0]]!r}?)" if close and close[0] != str(value) else ""
     raise ValueError(
         f"{key} must be one of {listed}; got {value!r}{hint}. Replace {key}={value!r} with one of the allowed "
         f"values: {listed}"

@@ -3,63 +3,129 @@
 ``lit-translate fit|validate|test|predict -c CONFIG [-c CONFIG ...] [--key value ...]``; later ``-c`` files and
 later flags win. Every run lives in ``trainer.default_root_dir``: ``config.yaml`` (the resolved config),
 ``checkpoints/`` (``last.ckpt`` + periodic), ``samples/`` (PNG grids), TensorBoard and CSV logs. The same command
-with ``--ckpt_path last`` resumes into the same directory.
+with ``--ckpt_path last`` resumes into the same directory (``--ckpt_path auto``: resume if there is a checkpoint,
+else start); a new ``fit`` into a directory that holds a run is refused unless ``--overwrite true``.
+
+Configuration mistakes end with one line, ``error: <key>: <what is wrong>`` and exit status 2
+(``LIT_TRANSLATE_TRACEBACK=1`` shows the traceback); a run stopped by Ctrl-C or SIGTERM exits with 130 / 143.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
-from jsonargparse import Namespace
+import yaml
+from jsonargparse import ArgumentError, Namespace
+from jsonargparse import DefaultHelpFormatter as _JsonargparseHelp
 from lightning.pytorch import LightningDataModule, Trainer
-from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from typing_extensions import override
 
 from lit_translate.callbacks import (
-    AtomicCheckpointIO,
+    EnvironmentCheck,
     Preemption,
     RankSyncCheck,
     RunCheckpoint,
     SampleGrid,
     TranslationWriter,
 )
+from lit_translate.callbacks.preemption import INTERRUPTS
+from lit_translate.config_checks import (
+    TRACEBACK_ENV,
+    ConfigError,
+    available_methods,
+    check_fit,
+    explain_error,
+    explain_parse_error,
+)
 from lit_translate.evaluation import EvaluationReport, TranslationMetrics
-from lit_translate.loggers import RunCSVLogger
+from lit_translate.loggers import log_run_config
 from lit_translate.methods.base import TranslationModule
+from lit_translate.run_dir import prepare_fit
 from lit_translate.strategies import GANDDPStrategy  # noqa: F401  (importing it registers strategy: gan_ddp)
-
-DEFAULT_ROOT = "runs/default"
+from lit_translate.trainer import DEFAULT_ROOT, RunTrainer
 
 
 class RunConfigSaver(SaveConfigCallback):
-    """Save the resolved config as ``<run dir>/config.yaml`` when fitting (overwritten on resume)."""
+    """Save the resolved config as ``<run dir>/config.yaml`` when fitting (overwritten on resume).
+
+    W&B loggers also get the whole resolved config and a copy of ``config.yaml`` (:func:`log_run_config`).
+    """
 
     @override
     def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
         if stage == "fit":
+            # ``trainer.log_dir`` is a collective (it broadcasts rank 0's answer): resolve it here, on every rank,
+            # never in ``save_config``, which only rank 0 runs (a rank-0-only broadcast hangs DDP).
+            self._log_dir = Path(trainer.log_dir or DEFAULT_ROOT)
             super().setup(trainer, pl_module, stage)
+
+    @override
+    def save_config(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+        log_run_config(trainer, config, self._log_dir / self.config_filename)
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, _JsonargparseHelp):
+    """jsonargparse's help (types, defaults) with the description's line breaks kept."""
+
+
+def help_description() -> str:
+    """Return the ``lit-translate --help`` text: the project, its methods and recipes, how to start and resume."""
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    configs = configs if configs.is_dir() else Path("configs")
+    recipes = sorted(p for p in configs.glob("*/*.yaml") if p.parent.name != "trainer")
+    root = configs.parent
+    listed = "\n".join(f"  {p.relative_to(root) if p.is_relative_to(root) else p}" for p in recipes)
+    return (
+        "lit_translate: conditional image-to-image translation on PyTorch Lightning.\n\n"
+        f"methods (--model.class_path):\n{chr(10).join('  ' + m for m in available_methods())}\n"
+        f"recipes (-c FILE):\n{listed or '  (see configs/ in the repository)'}\n\n"
+        "start:   lit-translate fit -c configs/pix2pix/demo.yaml\n"
+        "resume:  the same command plus --ckpt_path last (or --ckpt_path auto: resume if there is a checkpoint)\n"
+        "options: lit-translate fit -c RECIPE --help; the resolved config: add --print_config\n"
+        "W&B:     lit-translate wandb-sync RUN_DIR uploads a run's offline W&B folders as one run"
+    )
 
 
 class TranslateCLI(LightningCLI):
-    """LightningCLI for translation methods (``--model`` and ``--data`` take any importable subclass)."""
+    """LightningCLI for translation methods (``--model`` and ``--data`` take any importable subclass).
 
-    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+    Args:
+        args: the command-line arguments; None = ``sys.argv[1:]``.
+        run: run the subcommand (``fit``, ...); False only parses and instantiates.
+        friendly_errors: raise configuration mistakes as one-line :class:`ConfigError` (``lit-translate`` does);
+            False keeps LightningCLI's behaviour (usage and exit for parse errors, the original exceptions).
+    """
+
+    def __init__(self, args: list[str] | None = None, run: bool = True, friendly_errors: bool = False) -> None:
+        self.friendly_errors = friendly_errors
         super().__init__(
             model_class=TranslationModule,
             datamodule_class=LightningDataModule,
             subclass_mode_model=True,
             subclass_mode_data=True,
+            trainer_class=RunTrainer,  # run-directory loggers, atomic checkpoints (lit_translate/trainer.py)
             auto_configure_optimizers=False,  # methods own their optimizers (two or more)
             save_config_callback=RunConfigSaver,
             save_config_kwargs={"overwrite": True},
             seed_everything_default=0,
+            parser_kwargs={
+                "prog": "lit-translate",
+                "description": help_description(),
+                "formatter_class": _HelpFormatter,
+                "exit_on_error": not friendly_errors,
+            },
             args=args,
             run=run,
         )
@@ -73,7 +139,52 @@ class TranslateCLI(LightningCLI):
         parser.add_lightning_class_args(RankSyncCheck, "rank_sync")
         parser.add_lightning_class_args(TranslationMetrics, "metrics")
         parser.add_lightning_class_args(EvaluationReport, "report")
+        parser.add_lightning_class_args(EnvironmentCheck, "environment")  # GPU recipes warn when on CPU
+        parser.add_argument(
+            "--overwrite",
+            type=bool,
+            default=False,
+            help="fit only: start a new run in a run directory that holds one, deleting its checkpoints, logs, "
+            "samples and config (without it such a fit is refused; resume with --ckpt_path last instead)",
+        )
         parser.set_defaults({"trainer.default_root_dir": DEFAULT_ROOT})
+
+    @override
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            if not self.friendly_errors:
+                raise
+            raise ConfigError(explain_parse_error(str(err), self._option_strings())) from err
+        if self.config.get("subcommand") == "fit":
+            # Before anything reads ckpt_path (W&B resume, Lightning): "auto" and "last" resolved, run dir checked.
+            prepare_fit(self.config["fit"], DEFAULT_ROOT)
+
+    def _option_strings(self) -> list[str]:
+        """Return every ``--option`` of the command and its subcommands (for "did you mean")."""
+        parsers = [self.parser]
+        for action in self.parser._actions:  # the subcommands action maps names to their parsers
+            if isinstance(getattr(action, "choices", None), dict):
+                parsers += list(action.choices.values())
+        return [option for parser in parsers for action in parser._actions for option in action.option_strings]
+
+    @override
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        # The model and the DataModule exist now: check what only they can tell (image size, channels,
+        # optimizers) before the Trainer starts printing and long before training starts.
+        if self.subcommand == "fit":
+            check_fit(self.model, self.datamodule, self._run_config().get("model"))
+        return super().instantiate_trainer(**kwargs)
+
+    @override
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except (ValueError, TypeError, FileNotFoundError, ImportError, AttributeError) as err:
+            if not self.friendly_errors or isinstance(err, ConfigError):
+                raise
+            raise ConfigError(explain_error(err)) from err
 
     def _run_config(self) -> Namespace:
         return self.config[self.subcommand] if self.subcommand else self.config
@@ -90,32 +201,12 @@ class TranslateCLI(LightningCLI):
         for logger in loggers if isinstance(loggers, list) else [loggers]:
             if isinstance(logger, Namespace) and str(logger.get("class_path", "")).endswith("WandbLogger"):
                 if logger.init_args.get("save_dir") in (None, "."):
-                    logger.init_args.save_dir = str(root)
-                if self.subcommand == "fit" and not logger.init_args.get("id"):
-                    run_id = wandb_run_id(config.get("ckpt_path"), root)
-                    if run_id is not None:  # a resumed run continues the same W&B run
-                        logger.init_args.id = run_id
-                        rank_zero_info(f"Resuming W&B run {run_id}")
-
-    @override
-    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Trainer:
-        root = config.get("default_root_dir") or DEFAULT_ROOT
-        if config.get("logger") in (None, True):
-            # One directory per run (no version_N folders), so that --ckpt_path last finds the run again.
-            config["logger"] = [
-                TensorBoardLogger(save_dir=root, name="", version=""),
-                RunCSVLogger(save_dir=root, resume_truncates=self.subcommand == "fit"),
-            ]
-        if config.get("logger") is not False:
-            callbacks = [*callbacks, LearningRateMonitor(logging_interval="epoch")]
-        if config.get("enable_checkpointing") is False:  # honour it: drop the forced checkpoint callback
-            callbacks = [cb for cb in callbacks if not isinstance(cb, RunCheckpoint)]
-        plugins = config.get("plugins") or []
-        plugins = list(plugins) if isinstance(plugins, list | tuple) else [plugins]
-        if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
-            plugins.append(AtomicCheckpointIO())  # a killed write never destroys the previous checkpoint
-        config["plugins"] = plugins
-        return super()._instantiate_trainer(config, callbacks)
+                    logger.init_args.save_dir = str(root)  # offline runs go to <run dir>/wandb
+                if logger.init_args.get("resume") is None:
+                    # jsonargparse fills wandb.init's resume=None, which overrides WandbLogger's "allow": the W&B
+                    # run of a resumed fit (RunTrainer.fit sets its id) is then not marked as resumed, and an offline
+                    # folder without that mark replaces the earlier history when synced.
+                    logger.init_args.resume = "allow"
 
     def after_fit(self) -> None:
         """Print where the run's files are."""
@@ -130,44 +221,117 @@ class TranslateCLI(LightningCLI):
         val = {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith("val/")}
         if val:
             lines.append("  validation:       " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(val.items())))
+        stop = [cb for cb in self.trainer.callbacks if isinstance(cb, Preemption) and cb.stopped_by]
+        if stop:
+            lines.append(f"  stopped by:       {stop[0].stopped_by} at step {self.trainer.global_step}")
         lines.append("  resume with:      the same command plus --ckpt_path last")
         rank_zero_info("\n".join(lines))
 
 
-def wandb_run_id(ckpt_path: str | None, root: Path) -> str | None:
-    """Return the W&B run id stored in a checkpoint (``"last"`` = the run's ``last.ckpt``), or None."""
-    if ckpt_path is None or ckpt_path in {"best", "hpc", "registry"}:
-        return None
-    path = root / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
-    if not path.is_file():
-        return None
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    for state in checkpoint.get("callbacks", {}).values():
-        if isinstance(state, dict) and state.get("wandb_run_id"):
-            return str(state["wandb_run_id"])
-    return None
-
-
 def _with_run_config(args: list[str]) -> list[str]:
-    """For ``predict``/``validate``/``test`` with ``--ckpt_path`` and no ``-c``, use the run's config.yaml."""
+    """Check ``--ckpt_path`` of ``predict``/``validate``/``test`` and, without ``-c``, add the run's config.
+
+    The run's config is its ``config.yaml`` (``<run>/checkpoints/x.ckpt`` -> ``<run>/config.yaml``) or, for a
+    checkpoint outside its run directory, the model and data arguments stored in the checkpoint.
+    """
     if not args or args[0] not in {"predict", "validate", "test"}:
-        return args
-    if any(a in {"-c", "--config"} or a.startswith("--config=") for a in args):
         return args
     ckpt = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ckpt_path"), None)
     ckpt = ckpt or next((a.split("=", 1)[1] for a in args if a.startswith("--ckpt_path=")), None)
-    if ckpt is None:
+    has_config = any(a in {"-c", "--config"} or a.startswith("--config=") for a in args)
+    if ckpt is None or (has_config and ckpt in {"last", "best", "hpc", "registry"}):
         return args
-    config = Path(ckpt).resolve().parent.parent / "config.yaml"
-    if not config.is_file():
-        raise SystemExit(f"error: no -c CONFIG given and {config} (the run config next to {ckpt}) does not exist")
-    return [args[0], "-c", str(config), *args[1:]]
+    if ckpt in {"last", "best", "hpc", "registry"}:
+        raise SystemExit(
+            f"error: --ckpt_path {ckpt} needs the run's config: add -c RUN_DIR/config.yaml, or pass a .ckpt file"
+        )
+    if not Path(ckpt).is_file():
+        raise SystemExit(f"error: checkpoint {ckpt} (--ckpt_path) does not exist")
+    if has_config:
+        return args
+    path = Path(ckpt).resolve()
+    config = path.parent.parent / "config.yaml"
+    if path.parent.name == "checkpoints" and config.is_file():
+        return [args[0], "-c", str(config), *args[1:]]
+    return [args[0], "-c", checkpoint_config(path), *args[1:]]
+
+
+def checkpoint_config(path: Path) -> str:
+    """Return the ``model:`` and ``data:`` config stored in a checkpoint by ``lit-translate fit``, as JSON.
+
+    LightningCLI saves each class's init arguments (``hyper_parameters``, ``datamodule_hyper_parameters``) with
+    its ``_class_path``; that is enough to rebuild the model and the DataModule for predict/validate/test.
+    """
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    config: dict[str, Any] = {}
+    for key, section in (("hyper_parameters", "model"), ("datamodule_hyper_parameters", "data")):
+        stored = dict(checkpoint.get(key) or {})
+        class_path = stored.pop("_class_path", None)
+        if class_path is None:
+            if section == "data":
+                continue
+            raise SystemExit(
+                f"error: {path} holds no model configuration (it was not written by lit-translate fit) and no "
+                f"config.yaml is next to it; pass -c CONFIG"
+            )
+        init_args = {k: v for k, v in stored.items() if not k.startswith("_")}
+        config[section] = {"class_path": class_path, "init_args": init_args}
+    rank_zero_info(f"No config.yaml next to {path}: using the model and data arguments stored in it")
+    return json.dumps(config)
+
+
+@contextmanager
+def _command_line(args: list[str]) -> Iterator[None]:
+    """Make ``sys.argv`` the effective command line (LightningCLI parses it; DDP launchers re-run it)."""
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else "lit-translate", *args]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def _fail(message: str, status: int) -> None:
+    sys.stderr.write(f"{message}\n")
+    raise SystemExit(status)
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of ``lit-translate`` and ``python -m lit_translate``."""
+    """Entry point of ``lit-translate`` and ``python -m lit_translate``.
+
+    ``lit-translate wandb-sync RUN_DIR`` uploads a run's offline W&B folders (:mod:`lit_translate.wandb_sync`).
+    Exit status: 0 (done, or stopped by SLURM's warning signal and requeued), 2 (configuration error, one line;
+    ``LIT_TRANSLATE_TRACEBACK=1`` raises it with its traceback), 130 / 143 (stopped by Ctrl-C / SIGTERM,
+    checkpoint written; or aborted by a second Ctrl-C).
+    """
     argv = list(sys.argv[1:] if args is None else args)
-    TranslateCLI(args=_with_run_config(argv))
+    if argv[:1] == ["wandb-sync"]:
+        from lit_translate.wandb_sync import main as wandb_sync
+
+        raise SystemExit(wandb_sync(argv[1:]))
+    installed = INTERRUPTS.install()
+    try:
+        with _command_line(_with_run_config(argv)):
+            cli = TranslateCLI(friendly_errors=True)
+    except ConfigError as err:
+        if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
+            raise
+        _fail(f"error: {err}", 2)
+    except KeyboardInterrupt:
+        _fail("lit-translate: interrupted (Ctrl-C)", 130)
+    except SIGTERMException:
+        _fail("lit-translate: stopped by SIGTERM before training started", 143)
+    except SystemExit as exc:
+        if INTERRUPTS.aborted and exc.code not in (0, None):
+            _fail("lit-translate: aborted by Ctrl-C; the checkpoints written before are kept", 130)
+        raise
+    finally:
+        if installed:
+            INTERRUPTS.restore()
+    stop = [cb for cb in getattr(cli.trainer, "callbacks", []) if isinstance(cb, Preemption)]
+    status = stop[0].exit_status if stop else None
+    if status:
+        raise SystemExit(status)
 
 
-__all__ = ["TranslateCLI", "main"]
+__all__ = ["TranslateCLI", "help_description", "main"]

@@ -1,8 +1,13 @@
-"""Adversarial objectives (``GANLoss``) and the WGAN-GP ``gradient_penalty``."""
+"""Adversarial objectives (``GANLoss``), the WGAN-GP ``gradient_penalty``, and perceptual losses.
+
+The perceptual losses are those of Johnson et al. 2016: ``gram_matrix``, ``feature_loss``, ``style_loss`` and
+``total_variation``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +42,9 @@ def _hinge(prediction: Tensor, target_is_real: bool, for_discriminator: bool) ->
     return F.relu(1.0 + prediction).mean()
 
 
+GanMode = Literal["vanilla", "lsgan", "wgangp", "hinge"]
+"""The ``gan_mode`` choices of :class:`GANLoss` and of the methods (``--help`` lists them)."""
+
 _OBJECTIVES: dict[str, _Objective] = {
     "vanilla": _vanilla,
     "lsgan": _lsgan,
@@ -65,7 +73,7 @@ class GANLoss(nn.Module):
         ValueError: If ``gan_mode`` is unknown.
     """
 
-    def __init__(self, gan_mode: str) -> None:
+    def __init__(self, gan_mode: GanMode) -> None:
         super().__init__()
         self._objective = resolve_choice("gan_mode", gan_mode, _OBJECTIVES)
         self.gan_mode = gan_mode
@@ -143,3 +151,125 @@ def gradient_penalty(
         (grads,) = torch.autograd.grad(outputs=scores.sum(), inputs=mixed, create_graph=True)
         norms = torch.linalg.vector_norm(grads.flatten(start_dim=1), ord=2, dim=1)
         return ((norms - target_norm) ** 2).mean()
+
+
+# ------------------------------------------------------------------------------------------- perceptual losses
+# Johnson, Alahi & Fei-Fei 2016, "Perceptual Losses for Real-Time Style Transfer and Super-Resolution", Sec. 3.
+# Features come from lit_translate.nets.vgg.VGGFeatures. Everything below runs with autocast disabled and in at
+# least float32 (float64 stays float64): Gram matrices of bf16/fp16 features lose most of their precision.
+_CRITERIA: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"mse": F.mse_loss, "l1": F.l1_loss}
+
+
+def _full_precision(x: Tensor) -> Tensor:
+    return x if x.dtype == torch.float64 else x.float()
+
+
+def gram_matrix(features: Tensor) -> Tensor:
+    """Gram matrix per sample, ``G = F F^T / (C H W)`` (the paper's G_j^phi; pytorch/examples ``utils.gram``).
+
+    Args:
+        features: ``(N, C, H, W)``; ``F`` is each sample's ``(C, H*W)`` reshape.
+
+    Returns:
+        ``(N, C, C)``, float32 (float64 for float64 features).
+    """
+    n, c, h, w = features.shape
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        flat = _full_precision(features).reshape(n, c, h * w)
+        return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def feature_loss(a: Tensor, b: Tensor, criterion: Literal["mse", "l1"] = "mse") -> Tensor:
+    """Feature reconstruction loss, ``mean((a - b)^2)`` or ``mean(|a - b|)`` over all elements.
+
+    With ``"mse"`` this is the paper's l_feat (squared Euclidean distance / (C H W)), averaged over the batch, as
+    pytorch/examples' ``mse_loss(features_y.relu2_2, features_x.relu2_2)``. The target ``b`` is used as given:
+    detach it if it carries a graph you do not want to train.
+
+    Args:
+        a: Features of the output, any shape.
+        b: Target features, same shape.
+        criterion: ``"mse"`` or ``"l1"``. Default ``"mse"``.
+
+    Returns:
+        A float32 scalar.
+
+    Raises:
+        ValueError: Shapes differ, or ``criterion`` is unknown.
+    """
+    loss = resolve_choice("criterion", criterion, _CRITERIA)
+    if a.shape != b.shape:
+        raise ValueError(f"feature_loss needs features of one shape; got {tuple(a.shape)} and {tuple(b.shape)}")
+    with torch.autocast(device_type=a.device.type, enabled=False):
+        return loss(_full_precision(a), _full_precision(b))
+
+
+def style_loss(
+    features: Mapping[str, Tensor], target_grams: Mapping[str, Tensor], layer_weights: Mapping[str, float] | None = None
+) -> Tensor:
+    """Style reconstruction loss, ``sum_l w_l * mean((gram(features[l]) - target_grams[l])^2)``.
+
+    The paper's l_style (squared Frobenius norm of the Gram difference) summed over layers, averaged over the batch
+    and the ``C x C`` entries as in pytorch/examples. There the style image's Grams are repeated to the batch size
+    and sliced ``[:n_batch]`` for a smaller last batch; here one ``(C, C)`` or ``(1, C, C)`` target per layer is
+    broadcast over whatever batch ``features`` has (the same value).
+
+    Args:
+        features: ``{layer: (N, C, H, W)}`` of the output (e.g. :class:`~lit_translate.nets.vgg.VGGFeatures`).
+        target_grams: ``{layer: (C, C) | (1, C, C) | (N, C, C)}``, the style image's :func:`gram_matrix`; its keys
+            are the style layers (pytorch/examples: relu1_2, relu2_2, relu3_3, relu4_3).
+        layer_weights: ``{layer: weight}`` with exactly the keys of ``target_grams``; None = 1 for every layer
+            (the reference). Default None.
+
+    Returns:
+        A float32 scalar (multiply by the style weight, 1e10 in the reference, yourself).
+
+    Raises:
+        ValueError: A style layer is missing from ``features``, ``layer_weights`` has other keys, or a target's
+            shape does not broadcast to its Gram matrix.
+    """
+    missing = [name for name in target_grams if name not in features]
+    if missing:
+        raise ValueError(f"style_loss: features lack the style layers {missing}; they have {list(features)}")
+    if layer_weights is not None and set(layer_weights) != set(target_grams):
+        raise ValueError(f"style_loss: layer_weights keys {list(layer_weights)} != style layers {list(target_grams)}")
+    total = None
+    for name, target in target_grams.items():
+        gram = gram_matrix(features[name])
+        batch_fits = target.dim() == 2 or (target.dim() == 3 and target.shape[0] in (1, len(gram)))
+        if target.shape[-2:] != gram.shape[-2:] or not batch_fits:
+            raise ValueError(f"style_loss: target Gram {name} {tuple(target.shape)} does not fit {tuple(gram.shape)}")
+        with torch.autocast(device_type=gram.device.type, enabled=False):
+            term = F.mse_loss(gram, _full_precision(target).expand_as(gram))
+        term = term * (1.0 if layer_weights is None else layer_weights[name])
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError("style_loss needs at least one style layer in target_grams")
+    return total
+
+
+def total_variation(x: Tensor, criterion: Literal["mse", "l1"] = "mse") -> Tensor:
+    """Anisotropic total variation, averaged over vertical and horizontal neighbour pairs.
+
+    ``"mse"``: ``TV(x) = mean (x[n,c,h+1,w] - x[n,c,h,w])^2 + mean (x[n,c,h,w+1] - x[n,c,h,w])^2``, the first
+    mean over the ``N*C*(H-1)*W`` vertical pairs, the second over the ``N*C*H*(W-1)`` horizontal ones; ``"l1"``
+    uses absolute differences instead of squares.
+
+    Johnson et al. add a TV regulariser l_TV to their objective without spelling out its formula. Their Lua code's
+    ``TotalVariation`` module uses the gradient of ``strength / 2 * sum (squared differences)`` over the
+    (H-1)x(W-1) grid, summed over the batch, on mean-subtracted 0-255 pixels (its default ``vgg`` preprocessing).
+    pytorch/examples has no TV term. On [-1, 1] images a squared-difference TV is ``1 / 127.5**2`` of the same TV
+    on 0-255 pixels, an absolute one ``1 / 127.5``.
+
+    Args:
+        x: ``(N, C, H, W)`` images, H and W >= 2.
+        criterion: ``"mse"`` (squared differences) or ``"l1"`` (absolute). Default ``"mse"``.
+
+    Returns:
+        A float32 scalar.
+    """
+    loss = resolve_choice("criterion", criterion, _CRITERIA)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        x = _full_precision(x)
+        vertical, horizontal = x[:, :, 1:, :], x[:, :, :, 1:]
+        return loss(vertical, x[:, :, :-1, :]) + loss(horizontal, x[:, :, :, :-1])

@@ -99,8 +99,19 @@ WEIGHTS: dict[str, WeightsFile] = {
             sha256_prefix="397923af",
             sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
             size=553_433_881,
-            used_by="LPIPS backbone, lpips_net='vgg' (torchvision VGG16_Weights.IMAGENET1K_V1)",
-            config_key="--metrics.lpips_backbone_weights",
+            used_by="perceptual losses, VGGFeatures arch='vgg16', and LPIPS backbone, lpips_net='vgg' "
+            "(torchvision VGG16_Weights.IMAGENET1K_V1)",
+            config_key="--model.init_args.vgg_weights (losses) or --metrics.lpips_backbone_weights (LPIPS)",
+        ),
+        WeightsFile(
+            name="vgg19",
+            filename="vgg19-dcbb9e9d.pth",
+            url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+            sha256_prefix="dcbb9e9d",
+            sha256=None,  # no reliable full digest found; the file name's prefix is verified
+            size=None,
+            used_by="perceptual losses, VGGFeatures arch='vgg19' (torchvision VGG19_Weights.IMAGENET1K_V1)",
+            config_key="--model.init_args.vgg_weights",
         ),
         WeightsFile(
             name="squeezenet1_1",
@@ -280,7 +291,7 @@ def resolve_weights(name: str, path: str | Path | None = None, allow_download: b
     """Find pretrained file ``name`` locally, downloading it into the torch.hub cache only as a last resort.
 
     Args:
-        name: registry key, one of :data:`WEIGHTS` (``"inception"``, ``"alexnet"``, ``"vgg16"``,
+        name: registry key, one of :data:`WEIGHTS` (``"inception"``, ``"alexnet"``, ``"vgg16"``, ``"vgg19"``,
             ``"squeezenet1_1"``).
         path: an explicit local file; wins over everything else and must exist. A file carrying the registry's
             file name must match its checksum; a file with another name whose content differs is taken as a

@@ -18,7 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 TRAINER_CONFIGS = sorted((CONFIGS / "trainer").glob("*.yaml"))
 RECIPES = sorted(p for p in CONFIGS.glob("*/*.yaml") if p.parent.name != "trainer")
-DEMOS = sorted(CONFIGS.glob("*/demo.yaml"))
+TESTS = ROOT / "tests"
+# Every method's CPU demo, plus the template method that lives in the tests (docs/architecture.md): the shared
+# harness (test_methods, test_resume, test_ddp) runs on each, so a new method is tested by adding its demo.yaml.
+DEMOS = sorted(CONFIGS.glob("*/demo.yaml")) + sorted((TESTS / "configs").glob("*/demo.yaml"))
+PIX2PIX_DEMO = CONFIGS / "pix2pix" / "demo.yaml"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -30,24 +34,41 @@ def config_id(path: Path) -> str:
 def tiny_args(root: Path, steps: int = 3, epochs: int = 1) -> list[str]:
     """Overrides that shrink any demo recipe to a few CPU iterations in ``root``."""
     return [
-        "--trainer.default_root_dir", str(root),
-        "--trainer.accelerator", "cpu",
-        "--trainer.devices", "1",
-        "--trainer.max_epochs", str(epochs),
-        "--trainer.limit_train_batches", str(steps),
-        "--trainer.limit_val_batches", "1",
-        "--trainer.num_sanity_val_steps", "0",
-        "--trainer.enable_progress_bar", "false",
-        "--trainer.enable_model_summary", "false",
-        "--data.num_workers", "0",
-        "--data.batch_size", "2",
-        "--data.val_batch_size", "2",
-        "--data.synthetic_size", "16",
-        "--samples.num_samples", "2",
+        "--trainer.default_root_dir",
+        str(root),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "1",
+        "--trainer.max_epochs",
+        str(epochs),
+        "--trainer.limit_train_batches",
+        str(steps),
+        "--trainer.limit_val_batches",
+        "1",
+        "--trainer.num_sanity_val_steps",
+        "0",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.enable_model_summary",
+        "false",
+        "--data.num_workers",
+        "0",
+        "--data.batch_size",
+        "2",
+        "--data.val_batch_size",
+        "2",
+        "--data.synthetic_size",
+        "16",
+        "--samples.num_samples",
+        "2",
         # Inception / LPIPS backbones cannot be downloaded in tests; PSNR and SSIM still run.
-        "--metrics.fid", "false",
-        "--metrics.kid", "false",
-        "--metrics.lpips", "false",
+        "--metrics.fid",
+        "false",
+        "--metrics.kid",
+        "false",
+        "--metrics.lpips",
+        "false",
     ]
 
 

@@ -115,3 +115,73 @@ class NaNAtStep(Callback):
         if trainer.global_step >= self.step and (self.sticky or not self.fired):
             self.fired = True
             batch["A"][0, 0, 0, 0] = float("nan")
+
+
+class SignalGroupAtStep(Callback):
+    """At ``step``, send ``signum`` to this process's whole process group, as a terminal's Ctrl-C does.
+
+    The group holds the run and its DataLoader workers (start the run with ``start_new_session=True``). With
+    ``times=2`` the signal is sent again ``pause`` seconds later (a second Ctrl-C); ``stamp`` receives the
+    wall-clock time of the last signal.
+
+    Args:
+        step: the ``global_step`` at which to signal.
+        signum: the signal number. Default: SIGINT.
+        times: how many signals. Default: 1.
+        pause: seconds between the signals. Default: 0.3.
+        after: seconds after the last signal (the handler runs there; a second Ctrl-C raises there). Default: 0.3.
+        stamp: file that receives the time of the last signal. Default: None.
+        rank: the global rank that signals. Default: 0.
+        group: signal the process group (False: only this process, e.g. one DDP rank). Default: True.
+    """
+
+    def __init__(
+        self,
+        step: int,
+        signum: int = int(signal.SIGINT),
+        times: int = 1,
+        pause: float = 0.3,
+        after: float = 0.3,
+        stamp: str | None = None,
+        rank: int = 0,
+        group: bool = True,
+    ) -> None:
+        self.step, self.signum, self.times, self.pause, self.after = step, signum, times, pause, after
+        self.stamp, self.rank, self.group = stamp, rank, group
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_step != self.step or trainer.global_rank != self.rank:
+            return
+        for i in range(self.times):
+            if self.stamp:
+                Path(self.stamp).write_text(str(time.time()))
+            if self.group:
+                os.killpg(os.getpgrp(), self.signum)
+            else:
+                os.kill(os.getpid(), self.signum)
+            time.sleep(self.pause if i < self.times - 1 else self.after)
+
+
+class BreakDataAfterStep(Callback):
+    """After batch ``step``, make every later read of a training sample raise, as an unreadable file does.
+
+    Needs ``num_workers=0`` (the dataset is patched in this process). Lightning has already fetched the next
+    batch (it prefetches one) and fetches the one after it when the next iteration starts: the error comes
+    between two iterations, with ``global_step == step``.
+
+    Args:
+        step: the ``global_step`` after which training data breaks.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx) -> None:
+        if trainer.global_step != self.step:
+            return
+        dataset = trainer.datamodule.dataset("train")
+
+        def unreadable(self, index):
+            raise ValueError(f"cannot read image of sample {index}: injected failure")
+
+        dataset.__class__ = type("Unreadable" + type(dataset).__name__, (type(dataset),), {"__getitem__": unreadable})

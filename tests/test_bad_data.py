@@ -1,7 +1,8 @@
 """The bad-data suite: each kind of bad input file, in the paired (aligned, folders) and unpaired layouts.
 
-Every case is either handled with the right pixel values or rejected with an error naming the file;
-``skip_unreadable=True`` drops unreadable files (whole pairs) with one WARNING giving the count.
+Every case is either handled with the right pixel values or rejected, before training, by the set-up scan
+with an error naming the file; ``skip_unreadable=True`` drops unreadable files (whole pairs) with one WARNING
+giving the count.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from PIL import Image, ImageFile
 
 from lit_translate.cli import main
 from lit_translate.data import PairedDataModule, UnpairedDataModule, load_image
+from lit_translate.data.scan import DataScanError
 
 LAYOUTS = ("aligned", "folders", "unpaired")
 SIZE = 8  # every image comes out SIZE x SIZE: resized to load_size=SIZE, no crop, no flip
@@ -207,9 +209,12 @@ def test_handled_input_loads_with_correct_values(tmp_path, case, layout):
     item = dataset[index_of(dataset, odd)]
     assert item["A_path"] == str(odd)
     assert item["A"].shape == (3, SIZE, SIZE) and item["A"].dtype == torch.float32
-    assert torch.allclose(item["A"], expected_image(top, bottom), atol=1e-6), item["A"][:, ::4, 0]
+    # the antialiased bicubic resize (as the reference's) of a 4000-row image blends the middle rows
+    rows = [0, 1, SIZE - 2, SIZE - 1] if case.startswith("large") else list(range(SIZE))
+    expected = expected_image(top, bottom)[:, rows]
+    assert torch.allclose(item["A"][:, rows], expected, atol=1e-6), item["A"][:, ::4, 0]
     if layout != "unpaired":
-        assert torch.allclose(item["B"], expected_image(top, bottom), atol=1e-6)
+        assert torch.allclose(item["B"][:, rows], expected, atol=1e-6)
     batches = list(dm.train_dataloader())
     assert len(batches) == 2 and all(b["A"].shape == (2, 3, SIZE, SIZE) for b in batches)
     assert name in paths_of(batches)
@@ -255,20 +260,20 @@ def test_unreadable_input_is_rejected_naming_the_file(tmp_path, case, layout, ti
     if layout == "folders":
         write_good(tmp_path / "B" / "train" / name, SIZE)
     dm = datamodule(tmp_path, layout)
-    if case == "missing_symlink":  # found when the folder is listed, before any decoding
-        with pytest.raises(FileNotFoundError, match=rf"{re.escape(str(odd))} is a symbolic link to .*target\.png"):
-            dm.setup("fit")
-        return
-    dm.setup("fit")  # no up-front check by default
-    dataset = dm.dataset("train")
+    name = re.escape(str(odd.relative_to(tmp_path / "train" if layout == "aligned" else tmp_path)))
+    advice = r"skip_unreadable true" if case != "decompression_bomb" else r"MAX_IMAGE_PIXELS = <pixels>"
+    # found by the set-up scan, before training: the error lists the file, its reason and the fix
+    with pytest.raises(
+        DataScanError, match=rf"(?s)1 of the \d+ files .* before training\):\n  {name}: {reason}.*{advice}"
+    ):
+        dm.setup("fit")
+    dataset = dm.build_dataset("train")  # the same dataset without the scan: the error when the file is loaded
     file = re.escape(str(odd))
     message = rf"cannot read image {file}: {reason}.*skip_unreadable true"
     if case == "decompression_bomb":
         message = rf"cannot read image {file}: {reason}.*Downscale .*MAX_IMAGE_PIXELS"
     with pytest.raises(ValueError, match=message):
         dataset[index_of(dataset, odd)]
-    with pytest.raises(ValueError, match=rf"cannot read image {file}"):
-        list(dm.train_dataloader())
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -316,7 +321,7 @@ def test_skip_with_every_file_unreadable_is_an_error(tmp_path, layout):
             (tmp_path / folder / f"{i}.png").write_bytes(b"")
     with pytest.raises(
         ValueError,
-        match=r"every image in .* is unreadable \((3 of 3|6 of 6) files.*\): (A/train/|trainA/)?0\.png \(empty",
+        match=r"every image in .* is unreadable \((3 of 3|6 of 6) files.*\):\n  (A/train/|trainA/)?0\.png: empty",
     ):
         datamodule(tmp_path, layout, skip=True).setup("fit")
 
@@ -348,9 +353,10 @@ def test_cli_fit_skips_a_truncated_jpeg_only_when_asked(tmp_path, caplog):
     root = tmp_path / "data"
     make_dataset(root, "aligned", "broken photo.jpg", lambda p, wide: truncated(p, "JPEG"))
     fit = ["fit", "-c", str(CONFIGS / "pix2pix" / "demo.yaml"), "--data.root", str(root)]
-    # 3 good + 1 bad items, batch 2: the 2 steps of the epoch load every item
-    with pytest.raises(ValueError, match=r"cannot read image .*broken photo\.jpg.*skip_unreadable true"):
+    # found by the set-up scan (the JPEG has no end marker), before step 0: no checkpoint is written
+    with pytest.raises(ValueError, match=r"(?s)broken photo\.jpg: image file is truncated.*skip_unreadable true"):
         main([*fit, *tiny_args(tmp_path / "fails", steps=2)])
+    assert not (tmp_path / "fails" / "checkpoints").exists()
     run = tmp_path / "skips"
     with caplog.at_level(logging.WARNING):
         main([*fit, *tiny_args(run, steps=2), "--data.init_args.skip_unreadable", "true"])

@@ -47,9 +47,23 @@ def test_predict_writes_one_png_per_input_of_any_size(tmp_path):
         shape = (h, w) if name.startswith("gray") else (h, w, 3)
         write_image(inputs / name, rng.integers(0, 255, shape, dtype=np.uint8))
     out = tmp_path / "out"
-    main(["predict", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--data.init_args.predict_dir",
-          str(inputs), "--predict_writer.output_dir", str(out), "--trainer.accelerator", "cpu",
-          "--trainer.devices", "1", "--trainer.logger", "false"])
+    main(
+        [
+            "predict",
+            "--ckpt_path",
+            str(run / "checkpoints" / "last.ckpt"),
+            "--data.init_args.predict_dir",
+            str(inputs),
+            "--predict_writer.output_dir",
+            str(out),
+            "--trainer.accelerator",
+            "cpu",
+            "--trainer.devices",
+            "1",
+            "--trainer.logger",
+            "false",
+        ]
+    )
     written = sorted(p.name for p in out.iterdir())
     assert written == sorted(f"{name.rsplit('.', 1)[0]}.png" for name in sizes)
     for name, (h, w) in sizes.items():
@@ -59,30 +73,55 @@ def test_predict_writes_one_png_per_input_of_any_size(tmp_path):
 def test_missing_data_root_names_the_path(tmp_path):
     missing = tmp_path / "no_such_dataset"
     with pytest.raises((FileNotFoundError, ValueError), match="no_such_dataset"):
-        main(["fit", "-c", str(CONFIGS / "pix2pix" / "facades.yaml"), *tiny_args(tmp_path / "run"),
-              "--data.root", str(missing)])
+        main(
+            [
+                "fit",
+                "-c",
+                str(CONFIGS / "pix2pix" / "facades.yaml"),
+                *tiny_args(tmp_path / "run"),
+                "--data.root",
+                str(missing),
+            ]
+        )
 
 
 def test_facades_recipe_trains_on_an_aligned_folder(aligned_dataset, tmp_path):
     """The paper recipe on any aligned dataset (here 32x32 halves, upscaled by the recipe's 286 -> 256)."""
     run = tmp_path / "run"
-    args = ["fit", "-c", str(CONFIGS / "pix2pix" / "facades.yaml"), "--data.root", str(aligned_dataset),
-            *tiny_args(run, steps=2), "--data.batch_size", "1"]
+    args = [
+        "fit",
+        "-c",
+        str(CONFIGS / "pix2pix" / "facades.yaml"),
+        "--data.root",
+        str(aligned_dataset),
+        *tiny_args(run, steps=2),
+        "--data.batch_size",
+        "1",
+    ]
     main(args)
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
 
 
 def test_module_entry_point_prints_help():
-    out = subprocess.run([sys.executable, "-m", "lit_translate", "--help"], capture_output=True, text=True,
-                         cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "lit_translate", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert out.returncode == 0 and "fit" in out.stdout and "predict" in out.stdout
 
 
 def test_resumed_fit_continues_the_same_wandb_run(tmp_path):
     """The W&B run id goes into the checkpoint; `--ckpt_path last` logs into the same run (offline here)."""
     run = tmp_path / "run"
-    base = ["fit", "-c", str(CONFIGS / "trainer" / "wandb.yaml"), "-c", str(PIX2PIX_DEMO),
-            *tiny_args(run, steps=2), "--samples.num_samples", "0"]
+    base = [
+        "fit",
+        "-c",
+        str(CONFIGS / "trainer" / "wandb.yaml"),
+        "-c",
+        str(PIX2PIX_DEMO),
+        *tiny_args(run, steps=2),
+        "--samples.num_samples",
+        "0",
+    ]
     main(base)
     import wandb
 

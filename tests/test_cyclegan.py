@@ -132,8 +132,15 @@ def test_identity_needs_equal_channels():
 
 def fit_one_step(model: CycleGAN, batch: dict, callbacks=()) -> Trainer:
     trainer = Trainer(
-        accelerator="cpu", devices=1, max_steps=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, callbacks=list(callbacks),
+        accelerator="cpu",
+        devices=1,
+        max_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=list(callbacks),
     )
     trainer.fit(model, train_dataloaders=DataLoader([batch], batch_size=None))
     return trainer
@@ -246,9 +253,23 @@ def test_rank_state_round_trips_the_pools_and_checks_the_pool_size():
 def test_demo_task_learns_cycle_reconstruction(tmp_path, seed):
     steps = 20
     args = [
-        "-c", str(DEMO), *tiny_args(tmp_path, steps=steps), "--seed_everything", str(seed),
-        "--data.batch_size", "4", "--data.synthetic_size", str(4 * steps), "--trainer.limit_val_batches", "0",
-        "--trainer.logger", "false", "--samples.num_samples", "0", "--checkpoint.save_last", "false",
+        "-c",
+        str(DEMO),
+        *tiny_args(tmp_path, steps=steps),
+        "--seed_everything",
+        str(seed),
+        "--data.batch_size",
+        "4",
+        "--data.synthetic_size",
+        str(4 * steps),
+        "--trainer.limit_val_batches",
+        "0",
+        "--trainer.logger",
+        "false",
+        "--samples.num_samples",
+        "0",
+        "--checkpoint.save_last",
+        "false",
     ]
     cli = run_cli(args)
     cli.datamodule.setup("fit")

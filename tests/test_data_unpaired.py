@@ -124,9 +124,7 @@ def test_datamodule_synthetic_default():
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     assert batch["A"].shape == batch["B"].shape == (2, 3, 16, 16)
-    assert batch["A_path"][0].startswith("synthetic:trainA:") and batch["B_path"][0].startswith(
-        "synthetic:trainB:"
-    )
+    assert batch["A_path"][0].startswith("synthetic:trainA:") and batch["B_path"][0].startswith("synthetic:trainB:")
     val = [next(iter(dm.val_dataloader()))["B_path"] for _ in range(2)]
     dm.train_dataloader().sampler.set_epoch(3)
     assert val[0] == val[1] == next(iter(dm.val_dataloader()))["B_path"]  # fixed validation pairs

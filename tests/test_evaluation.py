@@ -380,7 +380,7 @@ def test_real_inception_path_with_locally_built_weights(tmp_path, monkeypatch, i
 
 
 # ------------------------------------------------------------------------------------------------------- DDP
-DDP_SCRIPT = '''
+DDP_SCRIPT = """
 import json
 import sys
 from pathlib import Path
@@ -454,7 +454,7 @@ def run(devices, out_dir, backbone):
 
 if __name__ == "__main__":
     run(int(sys.argv[1]), sys.argv[2], sys.argv[3])
-'''
+"""
 
 
 def test_two_process_ddp_equals_single_process(tmp_path, random_alexnet_file):
@@ -651,8 +651,9 @@ def test_write_report(tmp_path):
     assert "runs/x/last.ckpt" in text and "lit_translate.methods.Pix2Pix" in text
     assert record["weights"] == {} and "Custom metric networks" not in text
     registered = {"features": {"name": "inception", "file": "/w/x.pth", "sha256": "6726825d" * 8, "registered": True}}
-    _, md_path = write_report(tmp_path / "two", {"test/fid_ab": 1.0}, {"ab": 120, "ba": 140}, "eval", None, None,
-                              "val", weights=registered)
+    _, md_path = write_report(
+        tmp_path / "two", {"test/fid_ab": 1.0}, {"ab": 120, "ba": 140}, "eval", None, None, "val", weights=registered
+    )
     text = md_path.read_text()
     assert "ab: 120, ba: 140" in text and "(no config recorded)" in text
     assert "| FID/KID network | inception: /w/x.pth (sha256 6726825d6726..., registered file) |" in text
@@ -694,9 +695,25 @@ def test_cli_test_on_a_pix2pix_demo_checkpoint_writes_the_report_with_local_weig
     cli_main(["fit", "-c", str(CONFIGS / "pix2pix" / "demo.yaml"), *tiny_args(run, steps=2)])
     checkpoint = run / "checkpoints" / "last.ckpt"
     with quiet_custom_weights():
-        cli_main(["test", "--ckpt_path", str(checkpoint), "--metrics.fid", "true", "--metrics.kid", "true",
-              "--metrics.lpips", "true", "--metrics.inception_weights", str(inception_file),
-              "--metrics.lpips_backbone_weights", str(random_alexnet_file), "--report.num_samples", "3"])
+        cli_main(
+            [
+                "test",
+                "--ckpt_path",
+                str(checkpoint),
+                "--metrics.fid",
+                "true",
+                "--metrics.kid",
+                "true",
+                "--metrics.lpips",
+                "true",
+                "--metrics.inception_weights",
+                str(inception_file),
+                "--metrics.lpips_backbone_weights",
+                str(random_alexnet_file),
+                "--report.num_samples",
+                "3",
+            ]
+        )
 
     (report_dir,) = (run / "eval").iterdir()
     assert report_dir.name.startswith("test-step0000002-")
@@ -711,8 +728,12 @@ def test_cli_test_on_a_pix2pix_demo_checkpoint_writes_the_report_with_local_weig
     assert record["checkpoint"] == str(checkpoint)
     assert record["config"]["model"]["class_path"] == "lit_translate.methods.Pix2Pix"
     assert record["samples"] == {"file": "samples.png", "columns": "input | output | target"}
-    assert record["weights"]["features"] == {"name": "inception", "file": str(inception_file),
-                                             "sha256": file_sha256(inception_file), "registered": False}
+    assert record["weights"]["features"] == {
+        "name": "inception",
+        "file": str(inception_file),
+        "sha256": file_sha256(inception_file),
+        "registered": False,
+    }
     assert record["weights"]["lpips"]["file"] == str(random_alexnet_file)
     assert record["weights"]["lpips"]["registered"] is False
     text = (report_dir / "report.md").read_text()

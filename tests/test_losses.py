@@ -38,8 +38,7 @@ EXPECTED: dict[str, tuple[float, float]] = {
 
 def test_expected_table_by_hand() -> None:
     assert EXPECTED["vanilla"][0] == pytest.approx(
-        (-math.log(1 / (1 + math.exp(2))) - math.log(1 / (1 + math.exp(-0.5))) + softplus(-1) + softplus(-3))
-        / 4
+        (-math.log(1 / (1 + math.exp(2))) - math.log(1 / (1 + math.exp(-0.5))) + softplus(-1) + softplus(-3)) / 4
     )
 
 
@@ -122,9 +121,7 @@ class LinearCritic(nn.Module):
 
 def small_critic() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(2, 4, 3, padding=1), nn.Tanh(), nn.Conv2d(4, 1, 3, stride=2), nn.Softplus()
-    )
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.Tanh(), nn.Conv2d(4, 1, 3, stride=2), nn.Softplus())
 
 
 def images(seed: int, shape: tuple[int, ...] = (3, 2, 6, 6)) -> tuple[Tensor, Tensor]:
@@ -145,9 +142,7 @@ def test_gradient_penalty_linear_critic_exact(seed: int) -> None:
 def test_gradient_penalty_zero_at_target_norm() -> None:
     real, fake = images(0)
     weight = torch.randn(2, 6, 6)
-    assert gradient_penalty(LinearCritic(weight / weight.norm()), real, fake).item() == pytest.approx(
-        0.0, abs=1e-10
-    )
+    assert gradient_penalty(LinearCritic(weight / weight.norm()), real, fake).item() == pytest.approx(0.0, abs=1e-10)
     scaled = LinearCritic(2.5 * weight / weight.norm())
     assert gradient_penalty(scaled, real, fake, target_norm=2.5).item() == pytest.approx(0.0, abs=1e-10)
 
@@ -231,9 +226,7 @@ def test_gradient_penalty_under_bf16_autocast_and_no_grad() -> None:
     real, fake = images(8)
     expected = gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(3))
     with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
-        penalty = gradient_penalty(
-            critic, real.bfloat16(), fake.bfloat16(), generator=torch.Generator().manual_seed(3)
-        )
+        penalty = gradient_penalty(critic, real.bfloat16(), fake.bfloat16(), generator=torch.Generator().manual_seed(3))
     assert penalty.dtype == torch.float32
     assert penalty.item() == pytest.approx(expected.item(), rel=2e-2)
     with torch.no_grad():

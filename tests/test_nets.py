@@ -52,9 +52,7 @@ def test_reference_state_dict_layout() -> None:
     unet_keys = UnetGenerator(num_downs=5, ngf=4).state_dict().keys()
     assert {"model.model.0.weight", "model.model.1.model.1.weight", "model.model.3.bias"} <= set(unet_keys)
     resnet_keys = ResnetGenerator(ngf=4, n_blocks=1).state_dict().keys()
-    assert {"model.1.weight", "model.10.conv_block.1.weight", "model.10.conv_block.5.weight"} <= set(
-        resnet_keys
-    )
+    assert {"model.1.weight", "model.10.conv_block.1.weight", "model.10.conv_block.5.weight"} <= set(resnet_keys)
     assert "model.11.weight" in PatchDiscriminator(ndf=4).state_dict()
     assert "net.5.weight" in PixelDiscriminator(ndf=4).state_dict()
 
@@ -83,9 +81,7 @@ def test_norm_layers() -> None:
     batch = get_norm_layer("batch")(5)
     assert isinstance(batch, nn.BatchNorm2d) and batch.affine and batch.track_running_stats
     instance = get_norm_layer("instance")(5)
-    assert (
-        isinstance(instance, nn.InstanceNorm2d) and not instance.affine and not instance.track_running_stats
-    )
+    assert isinstance(instance, nn.InstanceNorm2d) and not instance.affine and not instance.track_running_stats
     assert isinstance(get_norm_layer("none")(5), nn.Identity)
     assert get_padding_layer("reflect") is nn.ReflectionPad2d
     assert get_padding_layer("replicate") is nn.ReplicationPad2d
@@ -193,9 +189,7 @@ def test_every_parameter_gets_a_finite_gradient(name: str, norm: str) -> None:
 
 
 def _init_probe() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(64, 128, 3), nn.BatchNorm2d(4096), nn.Linear(256, 512), nn.InstanceNorm2d(3)
-    )
+    return nn.Sequential(nn.Conv2d(64, 128, 3), nn.BatchNorm2d(4096), nn.Linear(256, 512), nn.InstanceNorm2d(3))
 
 
 def test_init_normal_statistics() -> None:

@@ -19,9 +19,21 @@ PIX2PIX = CONFIGS / "pix2pix" / "demo.yaml"
 
 
 def fit_with_nan(run, *extra: str) -> None:
-    main(["fit", "-c", str(PIX2PIX), *tiny_args(run, steps=6), "--trainer.log_every_n_steps", "1",
-          "--checkpoint.every_n_train_steps", "1", "--trainer.callbacks+=faults.NaNAtStep",
-          "--trainer.callbacks.init_args.step=3", *extra])
+    main(
+        [
+            "fit",
+            "-c",
+            str(PIX2PIX),
+            *tiny_args(run, steps=6),
+            "--trainer.log_every_n_steps",
+            "1",
+            "--checkpoint.every_n_train_steps",
+            "1",
+            "--trainer.callbacks+=faults.NaNAtStep",
+            "--trainer.callbacks.init_args.step=3",
+            *extra,
+        ]
+    )
 
 
 def all_finite(state_dict: dict) -> bool:
@@ -54,8 +66,15 @@ def test_skip_policy_drops_the_bad_steps_and_finishes(tmp_path):
 
 def test_skip_policy_gives_up_after_max_skipped_steps(tmp_path):
     with pytest.raises(FloatingPointError, match="after 2 skipped steps in a row"):
-        fit_with_nan(tmp_path / "run", "--model.init_args.on_nonfinite", "skip",
-                     "--model.init_args.max_skipped_steps", "2", "--trainer.callbacks.init_args.sticky", "true")
+        fit_with_nan(
+            tmp_path / "run",
+            "--model.init_args.on_nonfinite",
+            "skip",
+            "--model.init_args.max_skipped_steps",
+            "2",
+            "--trainer.callbacks.init_args.sticky",
+            "true",
+        )
 
 
 def test_checkpoint_with_nonfinite_weights_is_refused_and_the_old_one_kept(tmp_path):
@@ -91,8 +110,14 @@ KILLED_WRITE = textwrap.dedent("""
 
 def test_checkpoint_write_killed_midway_leaves_the_previous_checkpoint_loadable(tmp_path):
     path = tmp_path / "checkpoints" / "last.ckpt"
-    out = subprocess.run([sys.executable, "-c", KILLED_WRITE, str(path)], cwd=ROOT, env=fault_env(),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITE, str(path)],
+        cwd=ROOT,
+        env=fault_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == -9, out.stderr[-2000:]
     checkpoint = torch.load(path, weights_only=True)
     assert checkpoint["global_step"] == 1 and torch.equal(checkpoint["state_dict"]["w"], torch.ones(3))

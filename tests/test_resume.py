@@ -34,10 +34,24 @@ FP16_SCALER = (
 
 
 def fit(recipe: Path, run: Path, *extra: str) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "lit_translate", "fit", "-c", str(recipe),
-            *tiny_args(run, steps=STEPS_PER_EPOCH, epochs=EPOCHS),
-            "--data.num_workers", "2", "--trainer.deterministic", "true", "--trainer.log_every_n_steps", "1",
-            "--checkpoint.every_n_epochs", "1", *extra]
+    args = [
+        sys.executable,
+        "-m",
+        "lit_translate",
+        "fit",
+        "-c",
+        str(recipe),
+        *tiny_args(run, steps=STEPS_PER_EPOCH, epochs=EPOCHS),
+        "--data.num_workers",
+        "2",
+        "--trainer.deterministic",
+        "true",
+        "--trainer.log_every_n_steps",
+        "1",
+        "--checkpoint.every_n_epochs",
+        "1",
+        *extra,
+    ]
     return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=fault_env(), timeout=600)
 
 
@@ -83,8 +97,13 @@ def test_killed_run_resumes_bit_exactly(reference, tmp_path, kill_at, every_n_tr
     recipe, ref_run = reference
     run = tmp_path / "run"
     interval = ("--checkpoint.every_n_train_steps", every_n_train_steps)
-    killed = fit(recipe, run, *interval, "--trainer.callbacks+=faults.KillAtStep",
-                 f"--trainer.callbacks.init_args.step={kill_at}")
+    killed = fit(
+        recipe,
+        run,
+        *interval,
+        "--trainer.callbacks+=faults.KillAtStep",
+        f"--trainer.callbacks.init_args.step={kill_at}",
+    )
     assert killed.returncode == -9, (killed.stdout + killed.stderr)[-4000:]
     at_kill = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert at_kill["global_step"] == kill_at
@@ -114,12 +133,31 @@ def test_preempted_run_checkpoints_requeues_and_resumes_bit_exactly(reference, t
     scontrol.chmod(0o755)
     run = tmp_path / "run"
     env = fault_env(SLURM_JOB_ID="4242", PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    args = [sys.executable, "-m", "lit_translate", "fit", "-c", str(recipe),
-            *tiny_args(run, steps=STEPS_PER_EPOCH, epochs=EPOCHS), "--data.num_workers", "2",
-            "--trainer.deterministic", "true", "--trainer.log_every_n_steps", "1", "--checkpoint.every_n_epochs", "1"]
-    warned = subprocess.run([*args, "--trainer.callbacks+=faults.SignalAtStep",
-                             "--trainer.callbacks.init_args.step=10"],
-                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    args = [
+        sys.executable,
+        "-m",
+        "lit_translate",
+        "fit",
+        "-c",
+        str(recipe),
+        *tiny_args(run, steps=STEPS_PER_EPOCH, epochs=EPOCHS),
+        "--data.num_workers",
+        "2",
+        "--trainer.deterministic",
+        "true",
+        "--trainer.log_every_n_steps",
+        "1",
+        "--checkpoint.every_n_epochs",
+        "1",
+    ]
+    warned = subprocess.run(
+        [*args, "--trainer.callbacks+=faults.SignalAtStep", "--trainer.callbacks.init_args.step=10"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
     assert warned.returncode == 0, (warned.stdout + warned.stderr)[-4000:]
     assert calls.read_text().split() == ["requeue", "4242"]
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 11

@@ -1,6 +1,7 @@
-"""Callbacks: sample grids, checkpoints, pre-emption, prediction writer, DDP sync check."""
+"""Callbacks: sample grids, checkpoints, pre-emption, prediction writer, DDP sync check, GPU expectation."""
 
 from lit_translate.callbacks.checkpoint import AtomicCheckpointIO, RunCheckpoint
+from lit_translate.callbacks.environment import EnvironmentCheck
 from lit_translate.callbacks.images import SampleGrid, to_grid
 from lit_translate.callbacks.preemption import Preemption
 from lit_translate.callbacks.sync import RankSyncCheck, parameter_fingerprint
@@ -8,6 +9,7 @@ from lit_translate.callbacks.writer import TranslationWriter
 
 __all__ = [
     "AtomicCheckpointIO",
+    "EnvironmentCheck",
     "Preemption",
     "RankSyncCheck",
     "RunCheckpoint",

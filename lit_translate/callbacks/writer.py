@@ -1,7 +1,9 @@
-"""Write translated images of ``lit-translate predict`` to a folder."""
+"""Write translated images of ``lit-translate predict`` to a folder, mirroring the input folder's sub-folders."""
 
 from __future__ import annotations
 
+import os
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -14,46 +16,93 @@ from lit_translate.choices import check_choice
 from lit_translate.data.io import save_image
 from lit_translate.methods.base import INFERENCE_MODES
 
+MAX_LISTED = 20
+"""Colliding or existing outputs named in an error (the rest are counted)."""
+
 
 class TranslationWriter(BasePredictionWriter):
-    """Save every translated image as ``<output_dir>/<input stem>.png`` (lossless, same size as the input).
+    """Save every translated image as a lossless PNG of the input's size (times the method's scale).
+
+    One target: ``<output_dir>/<relative path>.png``; several: ``<output_dir>/<target>/<relative path>.png``,
+    where the relative path is the input's under ``--data.predict_dir`` with its suffix replaced (``sub/a.jpg``
+    -> ``sub/a.png``). Before any image is translated the writer checks that no two inputs map to one output
+    (``photo.webp`` and ``photo.tif``) and, unless ``overwrite``, that no output exists yet; each is an error
+    listing the files.
 
     Args:
         output_dir: destination folder (created); None disables writing. Default: None.
-        direction: ``"AtoB"`` or ``"BtoA"`` (unpaired methods translate either way). Default: ``"AtoB"``.
+        direction: one target, an alias of ``targets=[direction]`` (``--predict_writer.direction BtoA``); ignored
+            when ``targets`` is given. Default: None.
         overwrite: replace existing files in ``output_dir``. Default: False.
         inference_mode: ``"eval"`` or ``"train"`` to override the model's inference mode (None keeps the
             checkpoint's). Default: None.
+        targets: what to translate into, names of the method's ``targets`` (CycleGAN: ``AtoB``, ``BtoA``; a
+            multi-domain method: its domains). Default: None, the method's ``default_predict_targets``.
     """
 
     def __init__(
         self,
         output_dir: str | None = None,
-        direction: str = "AtoB",
+        direction: str | None = None,
         overwrite: bool = False,
         inference_mode: str | None = None,
+        targets: list[str] | None = None,
     ) -> None:
         super().__init__(write_interval="batch")
         self.output_dir = output_dir
         self.direction = direction
+        self.targets = list(targets) if targets is not None else None if direction is None else [direction]
         self.overwrite = overwrite
         self.inference_mode = inference_mode
         self.written = 0
+        self._outputs: dict[str, Path] = {}
 
     @override
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.output_dir is None:
             raise ValueError("predict needs an output folder: pass --predict_writer.output_dir DIR")
-        if self.direction not in getattr(pl_module, "directions", ("AtoB",)):
-            raise ValueError(
-                f"--predict_writer.direction {self.direction!r} is not available for {type(pl_module).__name__};"
-                f" choose one of {pl_module.directions}"
-            )
-        pl_module.predict_direction = self.direction
+        targets = tuple(self.targets) if self.targets is not None else tuple(pl_module.default_predict_targets)
+        if not targets:
+            raise ValueError("--predict_writer.targets is empty; name at least one target")
+        for target in targets:
+            check_choice("--predict_writer.targets", target, pl_module.targets)
+        pl_module.predict_targets = targets
         if self.inference_mode is not None:
             check_choice("--predict_writer.inference_mode", self.inference_mode, INFERENCE_MODES)
             pl_module.inference_mode = self.inference_mode
+        self._outputs = self._plan(trainer, targets)
         Path(self.output_dir).mkdir(parents=True, exist_ok=True)
+        trainer.strategy.barrier("predict_writer")  # every rank checked before any rank writes
+
+    def _plan(self, trainer: Trainer, targets: tuple[str, ...]) -> dict[str, Path]:
+        """Map each input path to its output path (below ``<target>/`` when several); raise on clashes."""
+        inputs = _inputs(trainer)
+        out = Path(self.output_dir or ".")
+        folders = [out / t for t in targets] if len(targets) > 1 else [out]
+        relative = {str(path): rel.with_suffix(".png") for path, rel in inputs}
+        by_output: dict[Path, list[Path]] = defaultdict(list)
+        for path, rel in inputs:
+            by_output[relative[str(path)]].append(rel)
+        clashes = [f"{' and '.join(map(str, rels))} -> {name}" for name, rels in by_output.items() if len(rels) > 1]
+        if clashes:
+            raise ValueError(
+                f"{len(clashes)} output name(s) in {out} would be written by several inputs (the suffix is replaced "
+                f"by .png): {_listed(clashes)}; rename the inputs so that their names differ without the suffix"
+            )
+        inside = [str(path) for path, _ in inputs if _is_within(path, out)]
+        if inside:
+            raise ValueError(
+                f"{len(inside)} input image(s) lie inside --predict_writer.output_dir {out} (earlier outputs would be "
+                f"translated again): {_listed(inside)}; choose an output folder outside --data.predict_dir"
+            )
+        existing = [str(f / rel) for f in folders for rel in by_output if (f / rel).exists()]
+        if existing and not self.overwrite:
+            raise FileExistsError(
+                f"{len(existing)} of the {len(by_output) * len(folders)} outputs already exist (an earlier run?): "
+                f"{_listed(existing)}; pass --predict_writer.overwrite true or choose another "
+                "--predict_writer.output_dir"
+            )
+        return relative
 
     @override
     def write_on_batch_end(
@@ -67,16 +116,37 @@ class TranslationWriter(BasePredictionWriter):
         dataloader_idx: int = 0,
     ) -> None:
         assert self.output_dir is not None
-        for image, source in zip(prediction["images"], prediction["paths"]):
-            target = Path(self.output_dir) / f"{Path(source).stem}.png"
-            if target.exists() and not self.overwrite:
-                raise FileExistsError(
-                    f"{target} exists (two inputs with the same name, or an earlier run); "
-                    "pass --predict_writer.overwrite true or choose another --predict_writer.output_dir"
-                )
-            save_image(image, target)
-            self.written += 1
+        several = len(prediction["images"]) > 1
+        for target, images in prediction["images"].items():
+            folder = Path(self.output_dir) / target if several else Path(self.output_dir)
+            for image, source in zip(images, prediction["paths"]):
+                save_image(image, folder / self._outputs.get(source, Path(f"{Path(source).stem}.png")))
+                self.written += 1
 
     @override
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        rank_zero_info(f"Wrote {self.written} translated images ({self.direction}) to {self.output_dir}")
+        targets = ", ".join(getattr(pl_module, "predict_targets", ()))
+        rank_zero_info(f"Wrote {self.written} translated images ({targets}) to {self.output_dir}")
+
+
+def _inputs(trainer: Trainer) -> list[tuple[Path, Path]]:
+    """Return ``(path, path relative to the input folder)`` of every predict input (a flat name without one)."""
+    loaders = trainer.predict_dataloaders
+    pairs: list[tuple[Path, Path]] = []
+    for loader in loaders if isinstance(loaders, (list, tuple)) else [loaders]:
+        dataset = getattr(loader, "dataset", None)
+        paths = [Path(p) for p in getattr(dataset, "paths", [])]
+        relative = getattr(dataset, "relative_paths", None) or [Path(p.name) for p in paths]
+        pairs += list(zip(paths, relative))
+    return pairs
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    """Tell whether ``path`` lies inside ``folder`` (both made absolute, links not resolved)."""
+    return os.path.commonpath([os.path.abspath(path), os.path.abspath(folder)]) == os.path.abspath(folder)
+
+
+def _listed(items: list[str]) -> str:
+    """Join up to ``MAX_LISTED`` items and count the rest."""
+    more = f", ... and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else ""
+    return ", ".join(items[:MAX_LISTED]) + more

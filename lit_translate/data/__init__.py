@@ -1,5 +1,6 @@
 """Data layer: image I/O, augmentation pipelines, samplers, datasets and DataModules."""
 
+from lit_translate.data.base import ResizeCropDataModule, TranslationDataModule
 from lit_translate.data.folder import ImageFolderDataset
 from lit_translate.data.io import IMG_EXTENSIONS, find_images, load_image, save_image
 from lit_translate.data.paired import PairedDataModule, PairedImageDataset, SyntheticPairedDataset
@@ -13,12 +14,14 @@ __all__ = [
     "ImageFolderDataset",
     "PairedDataModule",
     "PairedImageDataset",
+    "ResizeCropDataModule",
     "ShardedSampler",
     "SharedEpoch",
     "SyntheticPairedDataset",
     "SyntheticPairs",
     "SyntheticUnpaired",
     "SyntheticUnpairedDataset",
+    "TranslationDataModule",
     "UnpairedDataModule",
     "UnpairedImageDataset",
     "build_transform",

@@ -1,4 +1,4 @@
-"""A plain folder of images for prediction: any size, no augmentation."""
+"""A folder of images (and of its sub-folders) for prediction: any size, no augmentation."""
 
 from __future__ import annotations
 
@@ -12,26 +12,54 @@ from lit_translate.data.transforms import build_transform
 
 
 class ImageFolderDataset(Dataset):
-    """The images directly inside a folder, each mapped to [-1, 1] at its own size.
+    """The images inside a folder and its sub-folders, each mapped to [-1, 1] at its own size.
 
     Items are ``{"A": float32 tensor (C, H, W) in [-1, 1], "A_path": str}``; use batch size 1 when sizes
-    differ.
+    differ. ``relative_paths`` keeps where each image is under ``folder`` (the predict writer mirrors it).
 
     Args:
-        folder: Folder of images (extensions in ``IMG_EXTENSIONS``, not recursive).
+        folder: Folder of images (extensions in ``IMG_EXTENSIONS``; sub-folders too unless ``recursive`` is off,
+            hidden ones skipped).
         channels: 1 or 3. Default 3.
         option: Command-line option named in the error for a missing folder. Default ``"--data.predict_dir"``.
+        recursive: Include the images of sub-folders. Default True.
+        keep_broken_links: List broken symbolic links instead of raising (the DataModule's set-up scan reports
+            them with every other bad file). Default False.
+
+    Attributes:
+        folder, paths, relative_paths (``paths[i]`` relative to ``folder``), skipped (see :meth:`keep`).
 
     Raises:
-        FileNotFoundError: The folder does not exist.
+        FileNotFoundError: The folder does not exist; a broken link (unless ``keep_broken_links``).
         ValueError: The folder holds no images, or ``channels`` is not 1 or 3.
     """
 
-    def __init__(self, folder: str | Path, channels: int = 3, option: str = "--data.predict_dir") -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        channels: int = 3,
+        option: str = "--data.predict_dir",
+        recursive: bool = True,
+        keep_broken_links: bool = False,
+    ) -> None:
         check_channels(channels, "channels")
-        self.paths = find_images(folder, option=option, expected="a folder of input images")
+        self.folder = Path(folder)
+        self.paths = find_images(
+            folder, option, "a folder of input images", keep_broken_links=keep_broken_links, recursive=recursive
+        )
         self.channels = channels
         self.transform = build_transform(0, 0, False, False, False, train=False, paired=False)
+        self.skipped: list[tuple[Path, str]] = []
+
+    @property
+    def relative_paths(self) -> list[Path]:
+        """Return each image's path relative to ``folder`` (e.g. ``sub/photo.jpg``)."""
+        return [path.relative_to(self.folder) for path in self.paths]
+
+    def keep(self, indices: list[int], skipped: list[tuple[Path, str]]) -> None:
+        """Keep only the images ``indices`` (``skip_unreadable``); ``skipped`` lists the bad files."""
+        self.paths = [self.paths[i] for i in indices]
+        self.skipped = skipped
 
     def __len__(self) -> int:
         """Return the number of images."""

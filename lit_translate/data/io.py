@@ -70,7 +70,7 @@ def is_image_file(path: str | Path) -> bool:
     Returns:
         True when the suffix is in ``IMG_EXTENSIONS``.
     """
-    return Path(path).suffix.lower() in IMG_EXTENSIONS
+    return os.path.splitext(path)[1].lower() in IMG_EXTENSIONS
 
 
 def find_images(
@@ -79,19 +79,23 @@ def find_images(
     expected: str = "the dataset",
     keep_broken_links: bool = False,
     hint: str = "",
+    recursive: bool = False,
 ) -> list[Path]:
-    """List the image files directly inside a folder (not recursive), sorted by name.
+    """List the image files inside a folder, sorted by path.
 
-    Files without an image extension (``README.txt``, ``.DS_Store``) and sub-folders are ignored. A symbolic
-    link with an image extension whose target is missing is an error (or listed, see ``keep_broken_links``).
+    Files without an image extension (``README.txt``, ``.DS_Store``) are ignored, and so are sub-folders unless
+    ``recursive`` (then hidden ones, ``.name``, are still skipped). A symbolic link with an image extension whose
+    target is missing is an error (or listed, see ``keep_broken_links``).
 
     Args:
         folder: The folder to list.
         option: The command-line option to name in the error for a missing folder. Default ``"--data.root"``.
         expected: What that option should point at, for the same error. Default ``"the dataset"``.
-        keep_broken_links: List broken symbolic links instead of raising (for callers that check every file
-            with ``find_unreadable``). Default False.
+        keep_broken_links: List broken symbolic links instead of raising (for callers that check every file,
+            such as the set-up scan). Default False.
         hint: Appended to the broken-link error, e.g. ``SKIP_HINT``. Default ``""``.
+        recursive: Also list the images of sub-folders (and theirs; linked folders are followed once).
+            Default False.
 
     Returns:
         The image paths (extensions in ``IMG_EXTENSIONS``), sorted.
@@ -104,18 +108,9 @@ def find_images(
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"image folder {folder} does not exist (or is not a directory); pass {option} DIR pointing at "
-            f"{expected}"
+            f"image folder {folder} does not exist (or is not a directory); pass {option} DIR pointing at {expected}"
         )
-    paths: list[Path] = []
-    broken: list[Path] = []
-    for path in folder.iterdir():
-        if not is_image_file(path):
-            continue
-        if path.is_file():
-            paths.append(path)
-        elif _is_broken_link(path):  # only asked for non-files: no extra system call in the common case
-            broken.append(path)
+    paths, broken = _list_images(folder, recursive)
     broken.sort()
     if broken and not keep_broken_links:
         raise FileNotFoundError(
@@ -124,11 +119,32 @@ def find_images(
         )
     paths = sorted(paths + broken)
     if not paths:
+        where = f"{folder} (and its sub-folders)" if recursive else str(folder)
         raise ValueError(
-            f"image folder {folder} contains no images; accepted extensions (any case): "
-            f"{', '.join(IMG_EXTENSIONS)}"
+            f"image folder {where} contains no images; accepted extensions (any case): {', '.join(IMG_EXTENSIONS)}"
         )
     return paths
+
+
+def _list_images(folder: Path, recursive: bool) -> tuple[list[Path], list[Path]]:
+    """Return the image files and the broken image links of ``folder`` (and of its sub-folders)."""
+    paths: list[Path] = []
+    broken: list[Path] = []
+    pending, seen = [folder], {os.path.realpath(folder)}
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:  # DirEntry.is_file/is_dir mostly need no extra system call
+                if recursive and not entry.name.startswith(".") and entry.is_dir():
+                    real = os.path.realpath(entry.path)
+                    if real not in seen:  # a linked folder is listed once (no loops)
+                        seen.add(real)
+                        pending.append(Path(entry.path))
+                elif is_image_file(entry.name):
+                    if entry.is_file():
+                        paths.append(Path(entry.path))
+                    elif _is_broken_link(Path(entry.path)):
+                        broken.append(Path(entry.path))
+    return paths, broken
 
 
 def _is_broken_link(path: Path) -> bool:
@@ -199,6 +215,15 @@ def read_problem(path: str | Path, err: BaseException) -> str:
     return str(err).rstrip(".")
 
 
+def decode_problem(path: str | Path) -> str | None:
+    """Fully decode ``path`` (truncation is an error) and say why it failed (see ``read_problem``), or None."""
+    try:
+        _decode(path, 1)
+    except _READ_ERRORS as err:
+        return read_problem(path, err)
+    return None
+
+
 def find_unreadable(paths: Sequence[Path]) -> list[tuple[Path, str]]:
     """Fully decode every file and list those that fail, with the reason (see ``read_problem``).
 
@@ -210,16 +235,8 @@ def find_unreadable(paths: Sequence[Path]) -> list[tuple[Path, str]]:
     Returns:
         ``(path, reason)`` of each unreadable file, in the order of ``paths``.
     """
-
-    def problem(path: Path) -> str | None:
-        try:
-            _decode(path, 1)
-        except _READ_ERRORS as err:
-            return read_problem(path, err)
-        return None
-
     with ThreadPoolExecutor(max_workers=min(_VERIFY_THREADS, os.cpu_count() or 1)) as pool:
-        problems = list(pool.map(problem, paths))
+        problems = list(pool.map(decode_problem, paths))
     return [(path, reason) for path, reason in zip(paths, problems) if reason is not None]
 
 

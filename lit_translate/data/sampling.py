@@ -248,6 +248,33 @@ class ResumableLoader(DataLoader):
         return super().__iter__()
 
 
+def sampler_problem(loader: Any) -> str | None:
+    """Say why a distributed evaluation loader would not count every image exactly once (None if it does).
+
+    A padding ``DistributedSampler`` (Lightning's default injection) repeats the first images to give every rank
+    the same length, and ``drop_last`` drops the tail; ``ShardedSampler(pad=False)`` serves each image once.
+    """
+    sampler = getattr(loader, "sampler", None)
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    if not isinstance(sampler, DistributedSampler) and isinstance(getattr(batch_sampler, "sampler", None), Sized):
+        sampler = batch_sampler.sampler
+    if not isinstance(sampler, DistributedSampler):
+        return None
+    try:
+        size = len(sampler.dataset)
+    except TypeError:
+        return None
+    if sampler.drop_last and size % sampler.num_replicas:
+        return f"the evaluation sampler drops {size % sampler.num_replicas} of {size} images (drop_last=True)"
+    if not sampler.drop_last and getattr(sampler, "pad", True) and sampler.total_size != size:
+        return (
+            f"the evaluation sampler pads {size} images to {sampler.total_size}: {sampler.total_size - size} images "
+            "are counted twice in FID/KID/LPIPS/PSNR/SSIM; use lit_translate.data.sampling.ShardedSampler(pad=False)"
+            " for validation/test loaders (or a split size divisible by the number of processes)"
+        )
+    return None
+
+
 def build_loader(
     dataset: Dataset,
     batch_size: int,

@@ -97,10 +97,7 @@ def _random_shape(rng: np.random.Generator, canvas: int, num_labels: int) -> Sha
 def _boxes_touch(a: Shape, b: Shape) -> bool:
     """Whether two bounding boxes overlap or are adjacent."""
     return not (
-        a.top + a.height < b.top
-        or b.top + b.height < a.top
-        or a.left + a.width < b.left
-        or b.left + b.width < a.left
+        a.top + a.height < b.top or b.top + b.height < a.top or a.left + a.width < b.left or b.left + b.width < a.left
     )
 
 
@@ -132,9 +129,7 @@ class SyntheticPairs:
 
     def __init__(self, size: int = 400, split: str = "train", seed: int = 0, canvas: int = 64) -> None:
         if size < 1 or canvas < 16 or seed < 0:
-            raise ValueError(
-                f"SyntheticPairs needs size >= 1, canvas >= 16, seed >= 0; got {size}, {canvas}, {seed}"
-            )
+            raise ValueError(f"SyntheticPairs needs size >= 1, canvas >= 16, seed >= 0; got {size}, {canvas}, {seed}")
         self.size, self.split, self.seed, self.canvas = size, split, seed, canvas
 
     def __len__(self) -> int:

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
+from typing import Any
 
 import albumentations as A
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from typing_extensions import override
 
-from lit_translate.data.io import (
-    SKIP_HINT,
-    check_channels,
-    convert_channels,
-    drop_unreadable,
-    find_images,
-    load_image,
-    warn_skipped,
-)
-from lit_translate.data.paired import SYNTHETIC_EVAL_SIZE, _DataModuleBase, apply_transform, check_root
+from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, ResizeCropDataModule, check_root
+from lit_translate.data.io import SKIP_HINT, check_channels, convert_channels, find_images, load_image
 from lit_translate.data.sampling import SharedEpoch, sample_seed
+from lit_translate.data.scan import ScanRequest
 from lit_translate.data.synthetic import SyntheticUnpaired
-from lit_translate.data.transforms import build_transform
+from lit_translate.data.transforms import apply_transform, build_transform
 
 DOMAINS = ("A", "B")
 
@@ -98,16 +92,17 @@ class UnpairedImageDataset(_UnpairedBase):
         target_channels: Channels of domain B, 1 or 3. Default 3.
         seed: Seed of the B draws and augmentation, >= 0. Default 0.
         epoch_counter: Shared epoch read in ``__getitem__``. Default None (epoch 0).
-        skip_unreadable: Decode every file now (in threads) and drop the unreadable ones (empty, truncated, not
-            an image, broken symbolic link, over Pillow's size limit), logging one WARNING with the count and
-            examples; ``skipped`` lists ``(path, reason)``. Default False: no check up front, and an unreadable
-            file raises an error naming it when it is loaded.
+        keep_broken_links: List broken symbolic links instead of raising (the DataModule's set-up scan reports
+            them with every other bad file). Default False.
+
+    Attributes:
+        paths: ``{"A": [...], "B": [...]}``, the files of each domain; ``root``; ``skipped``: ``(path, reason)``
+        of the files dropped by :meth:`keep`.
 
     Raises:
         FileNotFoundError: The root or a domain folder is missing; a broken symbolic link (unless
-            ``skip_unreadable``).
-        ValueError: A domain folder holds no images, or (``skip_unreadable``) no readable ones; bad option
-            values; an unreadable file (when it is loaded).
+            ``keep_broken_links``).
+        ValueError: A domain folder holds no images; bad option values; an unreadable file (when it is loaded).
     """
 
     def __init__(
@@ -119,32 +114,45 @@ class UnpairedImageDataset(_UnpairedBase):
         target_channels: int = 3,
         seed: int = 0,
         epoch_counter: SharedEpoch | None = None,
-        skip_unreadable: bool = False,
+        keep_broken_links: bool = False,
     ) -> None:
-        root = check_root(root)
+        self.root = check_root(root)
         expected = f"an unpaired dataset with {split}A/ and {split}B/ folders"
-        listing = {"expected": expected, "keep_broken_links": skip_unreadable, "hint": SKIP_HINT}
-        self.paths = {d: find_images(root / f"{split}{d}", **listing) for d in DOMAINS}
-        self.hint = "" if skip_unreadable else SKIP_HINT
+        listing = {"expected": expected, "keep_broken_links": keep_broken_links, "hint": SKIP_HINT}
+        self.paths = {d: find_images(self.root / f"{split}{d}", **listing) for d in DOMAINS}
         self.skipped: list[tuple[Path, str]] = []
-        if skip_unreadable:
-            self._drop_unreadable(root)
         sizes = {d: len(paths) for d, paths in self.paths.items()}
         super().__init__(sizes, transform, input_channels, target_channels, seed, epoch_counter)
 
-    def _drop_unreadable(self, root: Path) -> None:
-        """Drop the unreadable files of both domains and log one WARNING (see ``skip_unreadable``)."""
-        total = sum(len(paths) for paths in self.paths.values())
-        for domain, paths in self.paths.items():
-            self.paths[domain], skipped = drop_unreadable(paths, lambda path: (path,), paths[0].parent)
-            self.skipped += skipped
-        kept = " + ".join(f"{len(self.paths[d])} {d}" for d in DOMAINS)
-        warn_skipped(self.skipped, total, f"{kept} images", root)
+    @property
+    def files(self) -> list[Path]:
+        """Return every file: the A images, then the B images."""
+        return self.paths["A"] + self.paths["B"]
+
+    def keep(self, indices: list[int], skipped: list[tuple[Path, str]]) -> None:
+        """Keep only the files ``indices`` of :attr:`files` (``skip_unreadable``), listing ``skipped``.
+
+        Raises:
+            ValueError: A domain would be left without images.
+        """
+        files, count_a = self.files, len(self.paths["A"])
+        kept = {"A": [files[i] for i in indices if i < count_a], "B": [files[i] for i in indices if i >= count_a]}
+        for domain, paths in kept.items():
+            if not paths:
+                folder = self.paths[domain][0].parent
+                count = len(self.paths[domain])
+                raise ValueError(
+                    f"every image in {folder} is unreadable ({count} of {count} files; skip_unreadable cannot leave "
+                    f"an empty domain, remove or replace them): "
+                    + ", ".join(f"{p.name} ({r})" for p, r in skipped if p.parent == folder)
+                )
+        self.paths, self.skipped = kept, skipped
+        self.sizes = {d: len(paths) for d, paths in kept.items()}
 
     def _load(self, domain: str, index: int) -> tuple[np.ndarray, str]:
         """Read image ``index`` of ``domain``."""
         path = self.paths[domain][index]
-        return load_image(path, self.channels[domain], self.hint), str(path)
+        return load_image(path, self.channels[domain], SKIP_HINT), str(path)
 
 
 class SyntheticUnpairedDataset(_UnpairedBase):
@@ -168,9 +176,7 @@ class SyntheticUnpairedDataset(_UnpairedBase):
         seed: int = 0,
         epoch_counter: SharedEpoch | None = None,
     ) -> None:
-        super().__init__(
-            dict(synthetic.sizes), transform, input_channels, target_channels, seed, epoch_counter
-        )
+        super().__init__(dict(synthetic.sizes), transform, input_channels, target_channels, seed, epoch_counter)
         self.synthetic = synthetic
 
     def _load(self, domain: str, index: int) -> tuple[np.ndarray, str]:
@@ -179,111 +185,49 @@ class SyntheticUnpairedDataset(_UnpairedBase):
         return image, self.synthetic.path(domain, index)
 
 
-class UnpairedDataModule(_DataModuleBase):
+class UnpairedDataModule(ResizeCropDataModule):
     """Unpaired data for CycleGAN-style methods (the constructor is the ``data:`` config schema).
 
-    Batches: ``{"A": (N, input_channels, H, W), "B": (N, target_channels, H, W)`` float32 in [-1, 1],
-    ``"A_path", "B_path": list[str]}``; see ``UnpairedImageDataset`` for how A and B are drawn. Validation
-    draws its B images with epoch 0, so the validation pairs stay fixed across epochs.
+    ``root`` holds ``trainA/``, ``trainB/``, ``testA/``, ``testB/`` (optionally ``valA/``, ``valB/``); splits are
+    folder prefixes. With ``root`` None the built-in ``SyntheticUnpaired`` set is used (``synthetic_size`` train
+    images per domain, 16 val and 16 test). Batches: ``{"A": (N, input_channels, H, W), "B": (N,
+    target_channels, H, W)`` float32 in [-1, 1], ``"A_path", "B_path": list[str]}``; see
+    ``UnpairedImageDataset`` for how A and B are drawn. Validation draws its B images with epoch 0, so the
+    validation pairs stay fixed across epochs.
 
     Args:
-        root: Dataset root with ``trainA/``, ``trainB/``, ``testA/``, ``testB/`` (optionally ``valA/``,
-            ``valB/``); None uses the built-in ``SyntheticUnpaired`` set (``synthetic_size`` train images per
-            domain, 16 val and 16 test). Default None.
-        load_size: Resize size (training). Default 286.
-        crop_size: Crop size; evaluation images come out at this size when ``crop``. Default 256.
-        resize: Resize to ``load_size`` first. Default True.
-        crop: Random crop (training) / resize or center crop (evaluation) to ``crop_size``. Default True.
-        flip: Random horizontal flip in training. Default True.
-        input_channels: Channels of domain A, 1 or 3. Default 3.
-        target_channels: Channels of domain B, 1 or 3. Default 3.
-        batch_size: Training batch size per rank. Default 1.
-        val_batch_size: Validation/test batch size per rank. Default 4.
-        num_workers: DataLoader workers per loader. Default 2.
-        seed: Seed of shuffling, B draws and augmentation, >= 0. Default 0.
-        train_split: Training split prefix. Default ``"train"``.
-        val_split: Validation split prefix. Default None: ``"val"`` when ``valA/`` and ``valB/`` exist, else
-            the test split with a WARNING (use it for sample grids, never for checkpoint selection).
-        test_split: Test split prefix. Default ``"test"``.
-        synthetic_size: Training images per domain of the synthetic set (``root`` None). Default 400.
-        predict_dir: Folder of input images for ``predict`` (any size, batch size 1). Default None.
-        skip_unreadable: When a dataset is set up, decode every file (in threads) and drop the unreadable ones
-            (empty, truncated, not an image, broken symbolic link, over Pillow's size limit), logging one WARNING
-            per split with the count and up to 5 examples; it is an error if a domain has none left. Default
-            False: no check up front (no start-up cost), and an unreadable file stops training with an error
-            naming it when it is loaded.
+        **kwargs: The :class:`~lit_translate.data.base.ResizeCropDataModule` and
+            :class:`~lit_translate.data.base.TranslationDataModule` arguments (root, sizes, batch sizes,
+            split prefixes, ...).
     """
 
-    def __init__(
-        self,
-        root: str | None = None,
-        load_size: int = 286,
-        crop_size: int = 256,
-        resize: bool = True,
-        crop: bool = True,
-        flip: bool = True,
-        input_channels: int = 3,
-        target_channels: int = 3,
-        batch_size: int = 1,
-        val_batch_size: int = 4,
-        num_workers: int = 2,
-        seed: int = 0,
-        train_split: str = "train",
-        val_split: str | None = None,
-        test_split: str = "test",
-        synthetic_size: int = 400,
-        predict_dir: str | None = None,
-        skip_unreadable: bool = False,
-    ) -> None:
-        super().__init__(
-            root,
-            load_size,
-            crop_size,
-            resize,
-            crop,
-            flip,
-            input_channels,
-            target_channels,
-            batch_size,
-            val_batch_size,
-            num_workers,
-            seed,
-            predict_dir,
-        )
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.save_hyperparameters()
-        if synthetic_size < 1:
-            raise ValueError(f"synthetic_size must be >= 1, got {synthetic_size}")
-        self.splits = {"train": train_split, "val": val_split, "test": test_split}
-        self.synthetic_size = synthetic_size
-        self.skip_unreadable = skip_unreadable
 
-    def _build(self, role: str) -> Dataset:
+    @override
+    def build_dataset(self, role: str) -> Dataset:
         """Create the unpaired dataset of ``role``."""
-        train = role == "train"
-        options = {
-            "transform": self.transform(train=train, paired=False),
-            "input_channels": self.input_channels,
-            "target_channels": self.target_channels,
-            "seed": self.seed,
-            "epoch_counter": self.epoch_counter if train else None,
-        }
+        options = self.dataset_options(role, paired=False)
         if self.root is None:
-            size = self.synthetic_size if train else SYNTHETIC_EVAL_SIZE
+            size = self.synthetic_size if role == "train" else SYNTHETIC_EVAL_SIZE
             return SyntheticUnpairedDataset(SyntheticUnpaired(size, size, split=role), **options)
-        return UnpairedImageDataset(self.root, self._split(role), skip_unreadable=self.skip_unreadable, **options)
+        split = self.split_name(role)
+        return UnpairedImageDataset(self.root, split, keep_broken_links=True, **options)
 
-    def _split(self, role: str) -> str:
-        """Return the split prefix of ``role``; see ``val_split`` for the validation fallback."""
-        split = self.splits[role]
-        if split is not None:
-            return split
+    @override
+    def scan_request(self, role: str, dataset: Dataset) -> ScanRequest | None:
+        """Scan every image of both domains (one warning, names relative to the root), with the size needs."""
+        if not isinstance(dataset, UnpairedImageDataset):  # the synthetic set (no files) or the predict folder
+            return super().scan_request(role, dataset)
+        units = [(path,) for path in dataset.files]
+        return ScanRequest(dataset.root, units, size_problem=self.size_problem, keep=dataset.keep)
+
+    @override
+    def has_split(self, split: str) -> bool:
+        """Tell whether ``<split>A/`` and ``<split>B/`` both exist under the root."""
         root = check_root(self.root)
-        if all((root / f"val{d}").is_dir() for d in DOMAINS):
-            return "val"
-        test = self.splits["test"]
-        self._log(
-            logging.WARNING,
-            f"no val split (valA/, valB/) under {root}: using {test}A/ and {test}B/ for validation sample "
-            f"grids; metrics on it must not be used for checkpoint selection",
-        )
-        return test
+        return all((root / f"{split}{domain}").is_dir() for domain in DOMAINS)
+
+
+__all__ = ["DOMAINS", "SyntheticUnpairedDataset", "UnpairedDataModule", "UnpairedImageDataset"]

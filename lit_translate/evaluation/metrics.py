@@ -6,30 +6,16 @@ the LightningModule's ``state_dict`` or its checkpoints. It asks the module for 
 or test batch and logs, at the end of the epoch, ``val/fid``, ``val/kid``, ``val/lpips``, ``val/psnr``,
 ``val/ssim`` (tag ``""``) or ``val/fid_ab``, ``val/fid_ba``, ... (tags ``"ab"``/``"ba"``), and ``test/...``.
 
-Conventions (``docs/evaluation.md``):
-
-- FID/KID: generated images vs the real target-domain images of the same split, all of them; Inception input is
-  uint8 ``round(clamp((x + 1) / 2, 0, 1) * 255)``, resized to 299 by torchmetrics (antialiased bilinear);
-  1-channel images are repeated to RGB. A custom ``feature_extractor`` instead gets float [0, 1] images with
-  their own channel count.
-- LPIPS (paired methods only): float32 inputs in [-1, 1] (clamped), RGB, mean over images.
-- PSNR/SSIM (paired methods only): RGB (all channels), float [0, 1] clamped, not quantised, ``data_range=1``,
-  no border crop; PSNR is the mean of per-image PSNRs, SSIM the mean of per-image SSIMs (Gaussian 11x11,
-  sigma 1.5).
-- Every update and compute runs in float32 (features in float64) with autocast disabled.
-
-Distributed: torchmetrics sums (FID, LPIPS, PSNR, SSIM) or gathers (KID) the states of all ranks in
-``compute()``, which therefore runs on every rank. Every image must reach exactly one rank: the data modules'
-validation/test loaders use ``ShardedSampler(pad=False)`` (``data/sampling.py``), which serves each index once
-across ranks; a padding ``DistributedSampler`` would count some images twice.
+Conventions (FID/KID input quantisation, LPIPS range, PSNR/SSIM channels and crops, float32 with autocast off)
+are in ``docs/evaluation.md`` and the input adapters (``evaluation/adapters.py``). Distributed: torchmetrics sums
+or gathers the states of all ranks in ``compute()``, which therefore runs on every rank; every image must reach
+exactly one rank (the data modules' evaluation loaders use ``ShardedSampler(pad=False)``).
 """
 
 from __future__ import annotations
 
-import re
 import warnings
-from collections.abc import Mapping, Sized
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -37,8 +23,6 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
-from torch.utils.data import DistributedSampler
-from torchmetrics import Metric
 from torchmetrics.image import (
     FrechetInceptionDistance,
     KernelInceptionDistance,
@@ -48,216 +32,18 @@ from torchmetrics.image import (
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
-from lit_translate.weights import (
-    LPIPS_BACKBONES,
-    LPIPS_LINEAR_SHA256,
-    describe_file,
-    file_sha256,
-    resolve_weights,
-)
+from lit_translate.data.sampling import sampler_problem
+from lit_translate.evaluation.adapters import ValueRange, to_lpips_input, to_rgb, to_uint8, to_unit
+from lit_translate.evaluation.image_metrics import KID_SUBSETS, ImageCount, LPIPSMean, kid_mean
+from lit_translate.evaluation.networks import SharedFeatures, build_inception, build_lpips_net, num_features_of
+from lit_translate.weights import LPIPS_BACKBONES, describe_file
 
-ValueRange = tuple[float, float]
 METRIC_NAMES = ("fid", "kid", "lpips", "psnr", "ssim")
-KID_SUBSETS = 100
-KID_SEED = 0
 
 # Values are computed by torchmetrics on all ranks and are identical; logging them with sync_dist=False is right.
 warnings.filterwarnings(
     "ignore", message=r"It is recommended to use `self\.log\('(val|test)/(fid|kid|lpips|psnr|ssim)(_\w+)?'"
 )
-
-
-# ---------------------------------------------------------------------------------------------- input adapters
-def to_unit(x: Tensor, value_range: ValueRange = (-1.0, 1.0)) -> Tensor:
-    """Map images in ``value_range`` to float32 [0, 1] (clamped)."""
-    low, high = value_range
-    return ((x.float() - low) / (high - low)).clamp(0.0, 1.0)
-
-
-def to_uint8(x: Tensor, value_range: ValueRange = (-1.0, 1.0)) -> Tensor:
-    """Map images in ``value_range`` to uint8 [0, 255]: ``round(clamp((x + 1) / 2, 0, 1) * 255)`` for [-1, 1]."""
-    return (to_unit(x, value_range) * 255.0).round().to(torch.uint8)
-
-
-def to_lpips_input(x: Tensor, value_range: ValueRange = (-1.0, 1.0)) -> Tensor:
-    """Map images in ``value_range`` to the float32 [-1, 1] that LPIPS (``normalize=False``) expects, clamped."""
-    if tuple(value_range) == (-1.0, 1.0):
-        return x.float().clamp(-1.0, 1.0)
-    return to_unit(x, value_range) * 2.0 - 1.0
-
-
-def to_rgb(x: Tensor) -> Tensor:
-    """Repeat a 1-channel batch ``(N, 1, H, W)`` to 3 channels; 3-channel batches pass unchanged."""
-    if x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(
-            f"Inception and LPIPS take (N, 1 or 3, H, W) images, got shape {tuple(x.shape)}; for other channel "
-            "counts pass a TranslationMetrics(feature_extractor=...) and lpips=False"
-        )
-    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-
-
-# ------------------------------------------------------------------------------------------- feature networks
-class SharedFeatures(nn.Module):
-    """Wrap a feature network for several metrics: each image tensor goes through the network once.
-
-    FID and KID both call their ``inception`` on the same tensor; the last result is reused while the input is
-    the same tensor object (same version). Features are returned flattened as float64.
-
-    Args:
-        net: maps a batch to ``(N, D)`` features (or a tuple whose first item is).
-        num_features: ``D`` when known (FID needs it before the first image); else set on first use.
-    """
-
-    def __init__(self, net: nn.Module, num_features: int | None = None) -> None:
-        super().__init__()
-        self.net = net
-        self.num_features = num_features
-        self._last: tuple[Tensor, int, Tensor] | None = None
-
-    @override
-    def forward(self, x: Tensor) -> Tensor:
-        version = -1 if x.is_inference() else x._version  # inference tensors cannot change in place anyway
-        last = self._last
-        if last is not None and last[0] is x and last[1] == version:
-            return last[2]
-        out = self.net(x)
-        if isinstance(out, (tuple, list)):
-            out = out[0]
-        out = out.reshape(x.shape[0], -1).double()
-        self._last = (x, version, out)
-        if self.num_features is None:
-            self.num_features = int(out.shape[1])
-        return out
-
-    def clear(self) -> None:
-        """Forget the cached batch."""
-        self._last = None
-
-
-def build_inception(weights: str | None = None) -> nn.Module:
-    """Build torch-fidelity's InceptionV3 (2048-d pool features, uint8 input) from the resolved weight file.
-
-    The returned module's ``weights_file`` attribute is the file it was loaded from.
-
-    Raises:
-        WeightsUnavailableError: offline and not cached (see :func:`~lit_translate.evaluation.resolve_weights`).
-    """
-    from torchmetrics.image.fid import NoTrainInceptionV3
-
-    path = resolve_weights("inception", weights)
-    net = NoTrainInceptionV3(
-        name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path)
-    )
-    net.weights_file = path
-    return net
-
-
-_BACKBONE_KEY = re.compile(r"^(?:slice\d+|slices\.\d+)\.(\d+)\.(.+)$")
-
-
-def build_lpips_net(net: str = "alex", backbone_weights: str | None = None) -> nn.Module:
-    """Build torchmetrics' LPIPS network without any download.
-
-    The LPIPS v0.1 linear layers come from the torchmetrics package (checked against their known sha256); the
-    ImageNet backbone is built without weights (``pnet_rand=True``) and loaded from the file that
-    :func:`~lit_translate.evaluation.resolve_weights` finds (a torchvision ``state_dict``: ``features.<i>.*``
-    keys map to the LPIPS slices).
-
-    Args:
-        net: ``"alex"``, ``"vgg"`` or ``"squeeze"``.
-        backbone_weights: explicit torchvision weight file; None = the torch.hub cache (or a download).
-
-    Returns:
-        The LPIPS module (eval mode, no gradients); ``net(img1, img2)`` takes float [-1, 1] RGB images. Its
-        ``weights_file`` attribute is the backbone file it was loaded from.
-    """
-    from torchmetrics.functional.image import lpips as tm_lpips
-
-    check_choice("lpips_net", net, LPIPS_BACKBONES)
-    path = resolve_weights(LPIPS_BACKBONES[net], backbone_weights)
-    linear = Path(tm_lpips.__file__).parent / "lpips_models" / f"{net}.pth"
-    if linear.is_file() and file_sha256(linear) != LPIPS_LINEAR_SHA256[net]:
-        warnings.warn(
-            f"{linear} (LPIPS linear layers shipped by torchmetrics) differs from lpips v0.1; LPIPS values may not "
-            "be comparable with published ones",
-            stacklevel=2,
-        )
-    model = tm_lpips._NoTrainLpips(net=net, pnet_rand=True)  # linear layers loaded, backbone random
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    mapped = {}
-    for key in model.net.state_dict():
-        match = _BACKBONE_KEY.match(key)
-        source = f"features.{match[1]}.{match[2]}" if match else key
-        if source not in state:
-            raise ValueError(
-                f"{path} is not a torchvision {LPIPS_BACKBONES[net]} state_dict: it has no {source!r} "
-                f"(needed for LPIPS net {net!r})"
-            )
-        mapped[key] = state[source]
-    model.net.load_state_dict(mapped, strict=True)
-    model.weights_file = path
-    return model.eval().requires_grad_(False)
-
-
-# ----------------------------------------------------------------------------------------------- small metrics
-class ImageCount(Metric):
-    """Count generated and real images (summed over ranks)."""
-
-    full_state_update = False
-    fake: Tensor
-    real: Tensor
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.add_state("fake", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("real", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-
-    @override
-    def update(self, fake: int, real: int) -> None:
-        self.fake += fake
-        self.real += real
-
-    @override
-    def compute(self) -> Tensor:
-        return torch.stack([self.fake, self.real])
-
-
-class LPIPSMean(Metric):
-    """Mean LPIPS over images with a prebuilt (shared) LPIPS network; inputs float [-1, 1], ``(N, 3, H, W)``.
-
-    Stricter than torchmetrics: values outside [-1, 1] raise (torchmetrics only checks ``min >= -1``, so [0, 1]
-    or [0, 255] inputs would pass and give wrong values).
-    """
-
-    full_state_update = False
-    higher_is_better = False
-    is_differentiable = False
-    score_sum: Tensor
-    total: Tensor
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-        self.add_state("score_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-
-    @override
-    def update(self, img1: Tensor, img2: Tensor) -> None:
-        if img1.shape != img2.shape or img1.ndim != 4 or img1.shape[1] != 3:
-            raise ValueError(f"LPIPS needs two (N, 3, H, W) batches, got {tuple(img1.shape)} and {tuple(img2.shape)}")
-        for img in (img1, img2):
-            if img.min() < -1.0 or img.max() > 1.0:
-                raise ValueError(
-                    f"LPIPS inputs must lie in [-1, 1], got [{img.min().item():.3f}, {img.max().item():.3f}]; "
-                    "convert with to_lpips_input(x, value_range)"
-                )
-        scores = self.net(img1.float(), img2.float(), normalize=False)
-        self.score_sum += scores.reshape(img1.shape[0], -1).sum(dim=1).double().sum()
-        self.total += img1.shape[0]
-
-    @override
-    def compute(self) -> Tensor:
-        return self.score_sum / self.total
 
 
 # ---------------------------------------------------------------------------------------------------- callback
@@ -342,10 +128,14 @@ class TranslationMetrics(Callback):
         if (self.fid or self.kid) and self._features is None:
             if self.feature_extractor is not None:
                 net = self.feature_extractor.eval().requires_grad_(False)
-                self._features = SharedFeatures(net, _num_features(net))
+                self._features = SharedFeatures(net, num_features_of(net))
                 name = type(net).__name__
-                self.weight_files["features"] = {"name": name, "file": f"custom feature_extractor {name}",
-                                                 "sha256": "", "registered": False}
+                self.weight_files["features"] = {
+                    "name": name,
+                    "file": f"custom feature_extractor {name}",
+                    "sha256": "",
+                    "registered": False,
+                }
             else:
                 inception = build_inception(self.inception_weights)
                 self._features = SharedFeatures(inception, 2048)
@@ -569,21 +359,12 @@ class TranslationMetrics(Callback):
                 if "fid" in metrics:
                     results[f"fid{suffix}"] = float(metrics["fid"].compute())
                 if "kid" in metrics:
-                    results[f"kid{suffix}"] = self._compute_kid(metrics["kid"], n_fake, n_real)
+                    results[f"kid{suffix}"] = kid_mean(metrics["kid"], self.kid_subset_size, n_fake, n_real)
                 for name in ("lpips", "psnr", "ssim"):
                     if name in metrics:
                         results[f"{name}{suffix}"] = float(metrics[name].compute())
         self._reset()
         return results
-
-    def _compute_kid(self, kid: KernelInceptionDistance, n_fake: int, n_real: int) -> float:
-        kid.subset_size = min(self.kid_subset_size, n_fake, n_real)
-        # Subsets of all images are the exact unbiased MMD^2 estimate: one is enough and it is deterministic.
-        kid.subsets = 1 if kid.subset_size == n_fake == n_real else KID_SUBSETS
-        with torch.random.fork_rng(devices=[]):  # same subsets on every rank, training RNG untouched
-            torch.random.default_generator.manual_seed(KID_SEED)
-            mean, _ = kid.compute()
-        return float(mean)
 
     def _reset(self) -> None:
         with torch.inference_mode(False):
@@ -594,40 +375,8 @@ class TranslationMetrics(Callback):
             self._features.clear()
 
 
-def sampler_problem(loader: Any) -> str | None:
-    """Say why a distributed evaluation loader would not count every image exactly once (None if it does).
-
-    A padding ``DistributedSampler`` (Lightning's default injection) repeats the first images to give every rank
-    the same length, and ``drop_last`` drops the tail; ``ShardedSampler(pad=False)`` serves each image once.
-    """
-    sampler = getattr(loader, "sampler", None)
-    batch_sampler = getattr(loader, "batch_sampler", None)
-    if not isinstance(sampler, DistributedSampler) and isinstance(getattr(batch_sampler, "sampler", None), Sized):
-        sampler = batch_sampler.sampler
-    if not isinstance(sampler, DistributedSampler):
-        return None
-    try:
-        size = len(sampler.dataset)
-    except TypeError:
-        return None
-    if sampler.drop_last and size % sampler.num_replicas:
-        return f"the evaluation sampler drops {size % sampler.num_replicas} of {size} images (drop_last=True)"
-    if not sampler.drop_last and getattr(sampler, "pad", True) and sampler.total_size != size:
-        return (
-            f"the evaluation sampler pads {size} images to {sampler.total_size}: {sampler.total_size - size} images "
-            "are counted twice in FID/KID/LPIPS/PSNR/SSIM; use lit_translate.data.sampling.ShardedSampler(pad=False)"
-            " for validation/test loaders (or a split size divisible by the number of processes)"
-        )
-    return None
-
-
 def _is_paired(pl_module: LightningModule) -> bool:
     return bool(getattr(pl_module, "paired", False))
-
-
-def _num_features(net: nn.Module) -> int | None:
-    value = getattr(net, "num_features", None)
-    return int(value) if isinstance(value, (int, Tensor)) else None
 
 
 __all__ = [
@@ -636,6 +385,7 @@ __all__ = [
     "METRIC_NAMES",
     "SharedFeatures",
     "TranslationMetrics",
+    "ValueRange",
     "build_inception",
     "build_lpips_net",
     "sampler_problem",

@@ -80,19 +80,9 @@ def write_report(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if samples is not None:
         save_image(samples[0], out / "samples.png")
-    if isinstance(config, str):
-        try:
-            parsed = yaml.safe_load(config)
-        except yaml.YAMLError:
-            parsed = None
-        config_data: Any = parsed if isinstance(parsed, dict) else config
-        config_text = config
-    else:
-        config_data = config
-        config_text = yaml.safe_dump(config, sort_keys=False) if config is not None else None
+    config_data, config_text = _config_forms(config)
     record = {
         "split": split,
         "metrics": {key: _json_number(float(value)) for key, value in metrics.items()},
@@ -100,59 +90,89 @@ def write_report(
         "inference_mode": inference_mode,
         "checkpoint": checkpoint,
         "step": step,
-        "created": created,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "samples": {"file": "samples.png", "columns": samples[1]} if samples is not None else None,
         "weights": weights or {},
         "config": config_data,
     }
     json_path = out / "metrics.json"
     json_path.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+    lines = [*_summary_lines(record), *_metric_lines(metrics, record["weights"]), *_tail_lines(record, config_text)]
+    md_path = out / "report.md"
+    md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return json_path, md_path
 
+
+def _config_forms(config: dict | str | None) -> tuple[Any, str | None]:
+    """Return the config as data for ``metrics.json`` (a dict when it parses) and as YAML text for the report."""
+    if not isinstance(config, str):
+        return config, yaml.safe_dump(config, sort_keys=False) if config is not None else None
+    try:
+        parsed = yaml.safe_load(config)
+    except yaml.YAMLError:
+        parsed = None
+    return (parsed if isinstance(parsed, dict) else config), config
+
+
+def _summary_lines(record: dict[str, Any]) -> list[str]:
+    """Return the title and the table of what was evaluated (split, images, mode, checkpoint, weights)."""
+    num_images = record["num_images"]
     if isinstance(num_images, dict):
         counts = ", ".join(f"{tag}: {n}" if tag else str(n) for tag, n in num_images.items()) or "0"
     else:
         counts = str(num_images)
+    step = record["step"]
     lines = [
-        f"# Evaluation report: {split} split",
+        f"# Evaluation report: {record['split']} split",
         "",
         "| | |",
         "|---|---|",
-        f"| split | {split} |",
+        f"| split | {record['split']} |",
         f"| images | {counts} |",
-        f"| inference mode | {inference_mode} |",
-        f"| checkpoint | {checkpoint or '(weights in memory)'} |",
+        f"| inference mode | {record['inference_mode']} |",
+        f"| checkpoint | {record['checkpoint'] or '(weights in memory)'} |",
         f"| step | {step if step is not None else 'unknown'} |",
-        f"| created (UTC) | {created} |",
+        f"| created (UTC) | {record['created']} |",
     ]
-    for role, info in (weights or {}).items():
+    for role, info in record["weights"].items():
         status = "registered file" if info.get("registered") else "CUSTOM, not the registered file"
         digest = f"sha256 {str(info['sha256'])[:12]}..., " if info.get("sha256") else ""
         lines.append(f"| {_WEIGHT_ROLES.get(role, role)} | {info['name']}: {info['file']} ({digest}{status}) |")
-    lines += ["", "## Metrics", ""]
-    if any(not info.get("registered") for info in (weights or {}).values()):
-        lines += ["**Custom metric networks** (see the table above): FID/KID/LPIPS values are not comparable with "
-                  "published numbers.", ""]
+    return lines
+
+
+def _metric_lines(metrics: dict[str, float], weights: dict[str, dict[str, Any]]) -> list[str]:
+    """Return the metrics table, with a banner when the metric networks are not the registered files."""
+    lines = ["", "## Metrics", ""]
+    if any(not info.get("registered") for info in weights.values()):
+        lines += [
+            "**Custom metric networks** (see the table above): FID/KID/LPIPS values are not comparable with "
+            "published numbers.",
+            "",
+        ]
     lines += ["| metric | value | meaning |", "|---|---:|---|"]
     lines += [f"| {key} | {float(value):.6g} | {_describe(key)} |" for key, value in sorted(metrics.items())]
     if not metrics:
         lines.append("| (none logged) | | |")
-    lines += [
+    return lines
+
+
+def _tail_lines(record: dict[str, Any], config_text: str | None) -> list[str]:
+    """Return the protocol note, the sample grid and the config."""
+    lines = [
         "",
         "Protocol: docs/evaluation.md (all images of the split at the recipe's crop size; FID/KID against the real "
         "target-domain images of the same split; PSNR/SSIM on RGB in [0, 1] without border crop).",
         "",
     ]
+    samples = record["samples"]
     if samples is not None:
-        lines += ["## Samples", "", f"The first images of the split, one per row: {samples[1]}.", "",
-                  "![samples](samples.png)", ""]
-    lines += [
-        "## Config",
-        "",
-    ]
+        columns = samples["columns"]
+        lines += ["## Samples", "", f"The first images of the split, one per row: {columns}.", ""]
+        lines += ["![samples](samples.png)", ""]
+    lines += ["## Config", ""]
     lines += ["```yaml", config_text.rstrip(), "```"] if config_text else ["(no config recorded)"]
-    md_path = out / "report.md"
-    md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return json_path, md_path
+    return lines
 
 
 class EvaluationReport(Callback):

@@ -23,8 +23,8 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lit_translate.image_pool import ImagePool
-from lit_translate.losses import GANLoss
-from lit_translate.methods.base import InferenceMode, NonFinitePolicy, TranslationModule
+from lit_translate.losses import GANLoss, GanMode
+from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Target, TranslationModule
 
 
 class CycleGAN(TranslationModule):
@@ -69,7 +69,7 @@ class CycleGAN(TranslationModule):
         optimizer_g: OptimizerCallable | None = None,
         optimizer_d: OptimizerCallable | None = None,
         lr_scheduler: LRSchedulerCallable | None = None,
-        gan_mode: str = "lsgan",
+        gan_mode: GanMode = "lsgan",
         lambda_a: float = 10.0,
         lambda_b: float = 10.0,
         lambda_identity: float = 0.5,
@@ -90,8 +90,8 @@ class CycleGAN(TranslationModule):
         self.pool_a, self.pool_b = ImagePool(pool_size), ImagePool(pool_size)
 
     @override
-    def generator_for(self, direction: str) -> nn.Module:
-        return {"AtoB": self.gen_ab, "BtoA": self.gen_ba}[direction]
+    def generator_for(self, target: Target) -> nn.Module:
+        return {"AtoB": self.gen_ab, "BtoA": self.gen_ba}[target]
 
     @override
     def forward(self, real_a: Tensor) -> Tensor:
@@ -182,7 +182,7 @@ class CycleGAN(TranslationModule):
         discriminators = itertools.chain(self.disc_a.parameters(), self.disc_b.parameters())
         opt_g = self.build_optimizer(self.optimizer_g, generators)
         opt_d = self.build_optimizer(self.optimizer_d, discriminators)
-        return [opt_g, opt_d], self.build_schedulers(self.lr_scheduler, [opt_g, opt_d])
+        return [opt_g, opt_d], self.build_schedulers(self.lr_scheduler, [opt_g, opt_d], names=("G", "D"))
 
     # ---------------------------------------------------------------------------------------------- checkpoint
     @override

@@ -15,8 +15,8 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from typing_extensions import override
 
-from lit_translate.losses import GANLoss, gradient_penalty
-from lit_translate.methods.base import InferenceMode, NonFinitePolicy, TranslationModule
+from lit_translate.losses import GANLoss, GanMode, gradient_penalty
+from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Target, TranslationModule
 
 
 class Pix2Pix(TranslationModule):
@@ -49,7 +49,7 @@ class Pix2Pix(TranslationModule):
         optimizer_g: OptimizerCallable | None = None,
         optimizer_d: OptimizerCallable | None = None,
         lr_scheduler: LRSchedulerCallable | None = None,
-        gan_mode: str = "vanilla",
+        gan_mode: GanMode = "vanilla",
         lambda_l1: float = 100.0,
         lambda_gp: float = 10.0,
         inference_mode: InferenceMode = "train",
@@ -67,7 +67,7 @@ class Pix2Pix(TranslationModule):
         self.lambda_gp = lambda_gp
 
     @override
-    def generator_for(self, direction: str) -> nn.Module:
+    def generator_for(self, target: Target) -> nn.Module:
         return self.generator
 
     @override
@@ -126,4 +126,4 @@ class Pix2Pix(TranslationModule):
     def configure_optimizers(self) -> Any:
         opt_g = self.build_optimizer(self.optimizer_g, self.generator.parameters())
         opt_d = self.build_optimizer(self.optimizer_d, self.discriminator.parameters())
-        return [opt_g, opt_d], self.build_schedulers(self.lr_scheduler, [opt_g, opt_d])
+        return [opt_g, opt_d], self.build_schedulers(self.lr_scheduler, [opt_g, opt_d], names=("G", "D"))

@@ -1,4 +1,4 @@
-"""Plain ``nn.Module`` networks (no Lightning import): generators, discriminators, blocks and init."""
+"""Plain ``nn.Module`` networks (no Lightning import): generators, discriminators, loss networks, blocks, init."""
 
 from lit_translate.nets.blocks import (
     ResnetBlock,
@@ -11,17 +11,33 @@ from lit_translate.nets.blocks import (
 from lit_translate.nets.discriminators import PatchDiscriminator, PixelDiscriminator
 from lit_translate.nets.generators import ResnetGenerator, UnetGenerator
 from lit_translate.nets.init import init_weights
+from lit_translate.nets.sr import MSRResNet, RRDBNet, SRResNet, VGGStyleDiscriminator
+from lit_translate.nets.stargan import StarGANDiscriminator, StarGANGenerator, StarGANResidualBlock
+from lit_translate.nets.transformer import PerceptualSRNet, TransformerNet
+from lit_translate.nets.vgg import VGGFeatures, frozen_buffer_names, vgg_layer_names
 
 __all__ = [
+    "MSRResNet",
     "PatchDiscriminator",
+    "PerceptualSRNet",
     "PixelDiscriminator",
+    "RRDBNet",
     "ResnetBlock",
     "ResnetGenerator",
+    "SRResNet",
+    "StarGANDiscriminator",
+    "StarGANGenerator",
+    "StarGANResidualBlock",
+    "TransformerNet",
     "UnetGenerator",
     "UnetSkipConnectionBlock",
+    "VGGFeatures",
+    "VGGStyleDiscriminator",
     "conv_bias_for_norm",
+    "frozen_buffer_names",
     "get_norm_layer",
     "get_padding_layer",
     "init_weights",
     "resolve_choice",
+    "vgg_layer_names",
 ]

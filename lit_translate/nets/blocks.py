@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -16,6 +17,10 @@ from torch import Tensor, nn
 from lit_translate.choices import resolve_choice
 
 NormFactory = Callable[[int], nn.Module]
+Norm = Literal["batch", "instance", "none"]
+"""The ``norm`` choices of the generators, discriminators and blocks (``--help`` lists them)."""
+PaddingType = Literal["reflect", "replicate", "zero"]
+"""The ``padding_type`` choices of the ResNet generator and its blocks."""
 
 
 def _identity(num_features: int) -> nn.Module:
@@ -40,7 +45,7 @@ _PADDING_LAYERS: dict[str, Callable[[int], nn.Module] | None] = {
 }
 
 
-def get_norm_layer(norm: str) -> NormFactory:
+def get_norm_layer(norm: Norm) -> NormFactory:
     """Return a factory for the normalisation layer named ``norm``.
 
     Args:
@@ -56,7 +61,7 @@ def get_norm_layer(norm: str) -> NormFactory:
     return resolve_choice("norm", norm, _NORM_LAYERS)
 
 
-def get_padding_layer(padding_type: str) -> Callable[[int], nn.Module] | None:
+def get_padding_layer(padding_type: PaddingType) -> Callable[[int], nn.Module] | None:
     """Return the padding layer class named ``padding_type``.
 
     Args:
@@ -72,7 +77,7 @@ def get_padding_layer(padding_type: str) -> Callable[[int], nn.Module] | None:
     return resolve_choice("padding_type", padding_type, _PADDING_LAYERS)
 
 
-def conv_bias_for_norm(norm: str) -> bool:
+def conv_bias_for_norm(norm: Norm) -> bool:
     """Whether a convolution followed by the norm layer ``norm`` should have a bias.
 
     Args:
@@ -103,7 +108,7 @@ class ResnetBlock(nn.Module):
     """
 
     def __init__(
-        self, dim: int, norm: str = "instance", use_dropout: bool = False, padding_type: str = "reflect"
+        self, dim: int, norm: Norm = "instance", use_dropout: bool = False, padding_type: PaddingType = "reflect"
     ) -> None:
         super().__init__()
         norm_layer = get_norm_layer(norm)
@@ -162,7 +167,7 @@ class UnetSkipConnectionBlock(nn.Module):
         submodule: nn.Module | None = None,
         outermost: bool = False,
         innermost: bool = False,
-        norm: str = "batch",
+        norm: Norm = "batch",
         use_dropout: bool = False,
     ) -> None:
         super().__init__()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as apply_spectral_norm
 
-from lit_translate.nets.blocks import conv_bias_for_norm, get_norm_layer
-from lit_translate.nets.init import init_weights
+from lit_translate.nets.blocks import Norm, conv_bias_for_norm, get_norm_layer
+from lit_translate.nets.init import InitType, init_weights
 
 
 class PatchDiscriminator(nn.Module):
@@ -43,9 +43,9 @@ class PatchDiscriminator(nn.Module):
         in_channels: int = 6,
         ndf: int = 64,
         n_layers: int = 3,
-        norm: str = "batch",
+        norm: Norm = "batch",
         spectral_norm: bool = False,
-        init_type: str = "normal",
+        init_type: InitType = "normal",
         init_gain: float = 0.02,
     ) -> None:
         super().__init__()
@@ -104,8 +104,8 @@ class PixelDiscriminator(nn.Module):
         self,
         in_channels: int = 6,
         ndf: int = 64,
-        norm: str = "batch",
-        init_type: str = "normal",
+        norm: Norm = "batch",
+        init_type: InitType = "normal",
         init_gain: float = 0.02,
     ) -> None:
         super().__init__()

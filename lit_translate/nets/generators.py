@@ -5,21 +5,21 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from lit_translate.nets.blocks import (
+    Norm,
+    PaddingType,
     ResnetBlock,
     UnetSkipConnectionBlock,
     conv_bias_for_norm,
     get_norm_layer,
     get_padding_layer,
 )
-from lit_translate.nets.init import init_weights
+from lit_translate.nets.init import InitType, init_weights
 
 
 def _check_size(x: Tensor, size_divisor: int, name: str) -> None:
     height, width = x.shape[-2:]
     if height % size_divisor or width % size_divisor:
-        raise ValueError(
-            f"{name} needs input height and width divisible by {size_divisor}; got {height}x{width}."
-        )
+        raise ValueError(f"{name} needs input height and width divisible by {size_divisor}; got {height}x{width}.")
 
 
 class UnetGenerator(nn.Module):
@@ -56,9 +56,9 @@ class UnetGenerator(nn.Module):
         out_channels: int = 3,
         num_downs: int = 8,
         ngf: int = 64,
-        norm: str = "batch",
+        norm: Norm = "batch",
         use_dropout: bool = True,
-        init_type: str = "normal",
+        init_type: InitType = "normal",
         init_gain: float = 0.02,
     ) -> None:
         super().__init__()
@@ -67,9 +67,7 @@ class UnetGenerator(nn.Module):
         self.size_divisor: int = 2**num_downs
         block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True, norm=norm)
         for _ in range(num_downs - 5):
-            block = UnetSkipConnectionBlock(
-                ngf * 8, ngf * 8, submodule=block, norm=norm, use_dropout=use_dropout
-            )
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, use_dropout=use_dropout)
         for mult in (4, 2, 1):
             block = UnetSkipConnectionBlock(ngf * mult, ngf * mult * 2, submodule=block, norm=norm)
         self.model = UnetSkipConnectionBlock(
@@ -130,10 +128,10 @@ class ResnetGenerator(nn.Module):
         out_channels: int = 3,
         ngf: int = 64,
         n_blocks: int = 9,
-        norm: str = "instance",
+        norm: Norm = "instance",
         use_dropout: bool = False,
-        padding_type: str = "reflect",
-        init_type: str = "normal",
+        padding_type: PaddingType = "reflect",
+        init_type: InitType = "normal",
         init_gain: float = 0.02,
     ) -> None:
         super().__init__()

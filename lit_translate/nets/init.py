@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
@@ -37,6 +38,9 @@ def _orthogonal(weight: Tensor, gain: float) -> None:
     nn.init.orthogonal_(weight, gain=gain)
 
 
+InitType = Literal["normal", "xavier", "kaiming", "orthogonal"]
+"""The ``init_type`` choices of :func:`init_weights` and every net that calls it (``--help`` lists them)."""
+
 _INITIALISERS: dict[str, Callable[[Tensor, float], None]] = {
     "normal": _normal,
     "xavier": _xavier,
@@ -52,7 +56,7 @@ def _raw_weight(layer: nn.Module) -> Tensor:
     return layer.weight
 
 
-def init_weights(module: nn.Module, init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
+def init_weights(module: nn.Module, init_type: InitType = "normal", init_gain: float = 0.02) -> nn.Module:
     """Initialise the weights of ``module`` and all its submodules in place.
 
     Conv, ConvTranspose and Linear weights are drawn by ``init_type`` and their biases set to 0.

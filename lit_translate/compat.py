@@ -1,0 +1,216 @@
+"""Every private Lightning or torchmetrics API lit_translate relies on, behind one small function each.
+
+Public API could not do these; each shim says what it reaches into and why. They were verified on the versions
+in :data:`VERIFIED` (``constraints.txt``); ``tests/test_compat.py`` exercises every shim against the installed
+versions and fails naming the shim when an upgrade moves or renames what it uses. Nothing outside this module
+touches those private names.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.core.mixins import hparams_mixin
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from torch import nn
+
+VERIFIED = {"lightning": "2.6.6", "torchmetrics": "1.9.0"}
+"""The versions every shim below was read and tested against."""
+
+
+# ------------------------------------------------------------------------------------------- hyper-parameters
+def cli_hyperparameters() -> dict[str, Any] | None:
+    """Return the constructor config LightningCLI is instantiating the model with, or None outside the CLI.
+
+    Uses ``lightning.pytorch.core.mixins.hparams_mixin._given_hyperparameters`` (a ContextVar). Under the CLI the
+    injected nets and optimizers are stored as their ``class_path`` configs, which ``load_from_checkpoint``
+    re-instantiates; in plain Python they are modules and must be left out of the hyper-parameters.
+    """
+    return hparams_mixin._given_hyperparameters.get()
+
+
+# ------------------------------------------------------------------------------------------------ step counting
+def _do_nothing() -> None:
+    return None
+
+
+def step_uncounted(optimizer: LightningOptimizer) -> None:
+    """Step ``optimizer`` without Lightning counting the step in ``global_step``.
+
+    Lightning's manual loop counts every ``LightningOptimizer.step`` through the optimizer's ``_on_before_step`` /
+    ``_on_after_step`` hooks (issue #17958: 2 steps per G+D batch). lit_translate counts iterations, so every step
+    after the first of a batch runs with those two hooks disabled. Precision plugins (GradScaler) and strategies
+    still run, because they live in ``step`` itself.
+    """
+    before, after = optimizer._on_before_step, optimizer._on_after_step
+    optimizer._on_before_step = optimizer._on_after_step = _do_nothing
+    try:
+        optimizer.step()
+    finally:
+        optimizer._on_before_step, optimizer._on_after_step = before, after
+
+
+# ---------------------------------------------------------------------------------------------------- loops
+def batches_done(trainer: Trainer) -> int:
+    """Return how many training batches of the current epoch have been processed (as Lightning counts them).
+
+    Reads ``trainer.fit_loop.epoch_loop.batch_progress.current.processed``; the DataModules checkpoint this
+    position so that a mid-epoch resume skips exactly the batches already trained.
+    """
+    return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+
+
+def between_batches(trainer: Trainer) -> bool:
+    """Tell whether training stands between two batches of an epoch (the last one done, the next not started).
+
+    Reads ``trainer.fit_loop.epoch_loop.batch_progress``: every counter (ready, started, processed, completed)
+    equal and the epoch neither at its start nor at its end. Lightning resumes such a state as "restarted on
+    last" (loops, logging step and the DataModule position all agree), so a checkpoint written here is exact.
+    """
+    progress = trainer.fit_loop.epoch_loop.batch_progress
+    total, current = progress.total, progress.current
+    settled = total.ready == total.started == total.processed == total.completed
+    return settled and 0 < current.completed < trainer.num_training_batches
+
+
+# ------------------------------------------------------------------------------------------- ModelCheckpoint
+def monitor_candidates(callback: ModelCheckpoint, trainer: Trainer) -> dict[str, Any]:
+    """Return the metrics a checkpoint is ranked and named by (``ModelCheckpoint._monitor_candidates``)."""
+    return callback._monitor_candidates(trainer)
+
+
+def save_last(callback: ModelCheckpoint, trainer: Trainer) -> None:
+    """Write ``last.ckpt`` now (``ModelCheckpoint._save_last_checkpoint``)."""
+    callback._save_last_checkpoint(trainer, monitor_candidates(callback, trainer))
+
+
+def save_top_k_and_last(callback: ModelCheckpoint, trainer: Trainer, candidates: dict[str, Any]) -> None:
+    """Write a periodic checkpoint and ``last.ckpt`` now (``_save_topk_checkpoint``, ``_save_last_checkpoint``)."""
+    callback._save_topk_checkpoint(trainer, candidates)
+    callback._save_last_checkpoint(trainer, candidates)
+
+
+def skip_saving(callback: ModelCheckpoint, trainer: Trainer) -> bool:
+    """Tell whether a save must not happen now (sanity check, fast_dev_run, already saved this step, ...)."""
+    return bool(callback._should_skip_saving_checkpoint(trainer))
+
+
+def defer_save_until_validation(callback: ModelCheckpoint) -> None:
+    """Postpone a due save to the end of the next validation, where the monitored metric exists."""
+    callback._defer_save_until_validation = True
+
+
+def last_saved_step(callback: ModelCheckpoint) -> int:
+    """Return the ``global_step`` of the callback's last save (``_last_global_step_saved``)."""
+    return int(callback._last_global_step_saved)
+
+
+def mark_saved(callback: ModelCheckpoint, step: int) -> None:
+    """Record that the callback saved at ``step`` (so it does not save the same step twice)."""
+    callback._last_global_step_saved = step
+
+
+def set_intervals(callback: ModelCheckpoint, every_n_epochs: int, train_time_interval: Any) -> None:
+    """Set the epoch and time intervals after construction (``_every_n_epochs``, ``_train_time_interval``).
+
+    ``ModelCheckpoint.__init__`` rejects any two intervals together, but its epoch logic is independent of the
+    step and time logic, which :class:`~lit_translate.callbacks.RunCheckpoint` implements itself; so the three
+    combine.
+    """
+    callback._every_n_epochs = every_n_epochs
+    callback._train_time_interval = train_time_interval
+
+
+def train_step_interval(callback: ModelCheckpoint) -> int:
+    """Return the callback's ``every_n_train_steps`` (0 = off)."""
+    return int(callback._every_n_train_steps)
+
+
+def train_time_interval(callback: ModelCheckpoint) -> Any:
+    """Return the callback's ``train_time_interval`` (a ``timedelta`` or None)."""
+    return callback._train_time_interval
+
+
+def time_last_checked(callback: ModelCheckpoint) -> float | None:
+    """Return the monotonic time of the last time-interval check (None before training starts)."""
+    return callback._last_time_checked
+
+
+def set_time_last_checked(callback: ModelCheckpoint, now: float) -> None:
+    """Record the monotonic time of a time-interval save."""
+    callback._last_time_checked = now
+
+
+# ---------------------------------------------------------------------------------------------- resume / W&B
+def fit_checkpoint_path(trainer: Trainer, ckpt_path: str | None) -> str | None:
+    """Return the checkpoint file ``trainer.fit(ckpt_path=...)`` will restore, or None (start from scratch).
+
+    Uses ``trainer._checkpoint_connector._parse_ckpt_path``, Lightning's own resolution of ``"last"`` (the newest
+    ``last*.ckpt`` of the checkpoint callbacks), ``"hpc"`` (the newest ``hpc_ckpt_N.ckpt``; also chosen without
+    ``ckpt_path`` under SLURM), ``"best"`` and plain paths, so that what is read before fit is the file fit
+    restores. Its warnings and errors are left to the real call in ``fit``: here they are silenced and an error
+    means None.
+    """
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            path = trainer._checkpoint_connector._parse_ckpt_path(
+                TrainerFn.FITTING, ckpt_path, model_provided=True, model_connected=False
+            )
+        except (ValueError, OSError):
+            return None
+    return None if path is None else str(path)
+
+
+def set_wandb_run_id(logger: Any, run_id: str) -> None:
+    """Make a ``WandbLogger`` whose run has not started yet start (resume) the W&B run ``run_id``.
+
+    Sets ``WandbLogger._wandb_init["id"]`` (the ``wandb.init`` arguments) and ``_id`` (what ``version`` reports
+    before the run starts): the logger is built by the CLI before the checkpoint to restore is known.
+    """
+    if logger._experiment is not None:
+        raise RuntimeError(f"the W&B run {logger.version} has already started: cannot switch it to {run_id}")
+    logger._wandb_init["id"] = run_id
+    logger._id = run_id
+
+
+# --------------------------------------------------------------------------------------------- torchmetrics
+def lpips_network(net: str) -> nn.Module:
+    """Build torchmetrics' LPIPS network with its v0.1 linear layers and a random, never downloaded backbone.
+
+    Uses ``torchmetrics.functional.image.lpips._NoTrainLpips(net=..., pnet_rand=True)``: the public
+    ``LearnedPerceptualImagePatchSimilarity`` always downloads the torchvision backbone, which offline machines
+    cannot; lit_translate loads the backbone from the weights registry instead.
+    """
+    from torchmetrics.functional.image import lpips as tm_lpips
+
+    return tm_lpips._NoTrainLpips(net=net, pnet_rand=True)
+
+
+__all__ = [
+    "VERIFIED",
+    "batches_done",
+    "between_batches",
+    "cli_hyperparameters",
+    "defer_save_until_validation",
+    "fit_checkpoint_path",
+    "last_saved_step",
+    "lpips_network",
+    "mark_saved",
+    "monitor_candidates",
+    "save_last",
+    "save_top_k_and_last",
+    "set_intervals",
+    "set_wandb_run_id",
+    "set_time_last_checked",
+    "skip_saving",
+    "step_uncounted",
+    "time_last_checked",
+    "train_step_interval",
+    "train_time_interval",
+]
