@@ -217,8 +217,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--out", default=None, help="JSON file for the rank-0 summary")
     parser.add_argument("extra", nargs="*", help="more CLI overrides (after --)")
-    parser.add_argument("--interleaved", action="store_true",
-                        help="all designs in one run, one per iteration in turn (fair under a varying load)")
+    parser.add_argument(
+        "--interleaved",
+        action="store_true",
+        help="all designs in one run, one per iteration in turn (fair under a varying load)",
+    )
     args = parser.parse_args()
     if args.interleaved:
         args.strategy, rounds = "bench_interleaved", len(DESIGNS)
@@ -228,16 +231,36 @@ def main() -> None:
         rounds, timer = 1, SyncTimer(args.warmup)
     cli = TranslateCLI(
         args=[
-            "-c", str(ROOT / "configs/trainer/ddp.yaml"), "-c", args.recipe,
-            "--trainer.strategy", args.strategy,
-            "--trainer.accelerator", "cpu", "--trainer.devices", "2",
-            "--data.synthetic_size", str(2 * 4 * rounds * (args.iters + args.warmup)),
-            "--data.num_workers", "0",
-            "--trainer.max_epochs", "1",
-            "--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "0",
-            "--trainer.logger", "false", "--trainer.enable_checkpointing", "false",
-            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-            "--trainer.default_root_dir", str(ROOT / "runs" / "benchmark_ddp"),
+            "-c",
+            str(ROOT / "configs/trainer/ddp.yaml"),
+            "-c",
+            args.recipe,
+            "--trainer.strategy",
+            args.strategy,
+            "--trainer.accelerator",
+            "cpu",
+            "--trainer.devices",
+            "2",
+            "--data.synthetic_size",
+            str(2 * 4 * rounds * (args.iters + args.warmup)),
+            "--data.num_workers",
+            "0",
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_val_batches",
+            "0",
+            "--trainer.num_sanity_val_steps",
+            "0",
+            "--trainer.logger",
+            "false",
+            "--trainer.enable_checkpointing",
+            "false",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.enable_model_summary",
+            "false",
+            "--trainer.default_root_dir",
+            str(ROOT / "runs" / "benchmark_ddp"),
             *args.extra,
         ],
         run=False,

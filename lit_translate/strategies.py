@@ -42,10 +42,8 @@ from typing import Any, Literal
 import torch
 import torch.distributed as dist
 from lightning.fabric.plugins import CheckpointIO, ClusterEnvironment
-from lightning.fabric.plugins.collectives.torch_collective import default_pg_timeout
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.accelerators import Accelerator
-from lightning.pytorch.overrides.distributed import _sync_module_states
 from lightning.pytorch.plugins.precision import Precision
 from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from lightning.pytorch.trainer.states import TrainerFn
@@ -53,11 +51,13 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from typing_extensions import override
 
+from lit_translate import compat
 from lit_translate.choices import check_choice
 
 BufferSync = Literal["average", "broadcast"]
 BUFFER_SYNCS = ("average", "broadcast")
 StartMethod = Literal["popen", "spawn", "fork", "forkserver"]
+DEFAULT_TIMEOUT = compat.default_process_group_timeout()  # Lightning's DDPStrategy default (30 minutes)
 
 
 @dataclass
@@ -163,10 +163,12 @@ def sync_buffers(buffers: list[Tensor], mode: BufferSync, cap_bytes: int, stats:
         for b, value in zip(bucket, flat.split([b.numel() for b in bucket])):
             b.detach().copy_(value.view_as(b))
         _count_buffers(stats, flat.nbytes)
-    if copied:
-        dist._broadcast_coalesced(dist.group.WORLD, [b.detach() for b in copied], cap_bytes, 0)
-        for bucket in buckets(copied, cap_bytes):  # what _broadcast_coalesced sends, for the counters
-            _count_buffers(stats, sum(b.nbytes for b in bucket))
+    for bucket in buckets(copied, cap_bytes):  # one dtype per bucket, so integer buffers stay exact
+        flat = torch.cat([b.detach().reshape(-1) for b in bucket])
+        dist.broadcast(flat, src=0)
+        for b, value in zip(bucket, flat.split([b.numel() for b in bucket])):
+            b.detach().copy_(value.view_as(b))
+        _count_buffers(stats, flat.nbytes)
     if stats is not None:
         stats.buffer_seconds += time.perf_counter() - start
 
@@ -198,13 +200,14 @@ def trained_buffers(module: nn.Module, trained: set[int]) -> list[Tensor]:
         trained: ``id()`` of every parameter of every optimizer.
     """
     found: dict[int, Tensor] = {}
+    persistent = {id(t) for t in module.state_dict(keep_vars=True).values() if isinstance(t, Tensor)}
 
     def visit(mod: nn.Module) -> None:
         params = list(mod.parameters())
         if params and not any(id(p) in trained for p in params):
             return
-        for name, buf in mod.named_buffers(recurse=False):
-            if buf is not None and name not in mod._non_persistent_buffers_set:
+        for buf in mod.buffers(recurse=False):
+            if id(buf) in persistent:
                 found.setdefault(id(buf), buf)
         for child in mod.children():
             visit(child)
@@ -213,6 +216,7 @@ def trained_buffers(module: nn.Module, trained: set[int]) -> list[Tensor]:
     return list(found.values())
 
 
+@compat.without_ddp_wrapper  # no reducer: no communication hooks, no post-local-SGD averaging
 class GANDDPStrategy(DDPStrategy):
     """Data parallelism for multi-network modules: one gradient all-reduce per optimizer step, no DDP wrapper.
 
@@ -244,7 +248,7 @@ class GANDDPStrategy(DDPStrategy):
         checkpoint_io: CheckpointIO | None = None,
         precision_plugin: Precision | None = None,
         process_group_backend: str | None = None,
-        timeout: timedelta | None = default_pg_timeout,
+        timeout: timedelta | None = DEFAULT_TIMEOUT,
         start_method: StartMethod = "popen",
         bucket_cap_mb: float = 25.0,
         buffer_sync: BufferSync = "average",
@@ -271,11 +275,7 @@ class GANDDPStrategy(DDPStrategy):
     def configure_ddp(self) -> None:
         # No wrapper: broadcast rank 0's parameters and buffers (what DDP's constructor does) and nothing else.
         assert isinstance(self.model, LightningModule)
-        _sync_module_states(self.model)
-
-    @override
-    def _register_ddp_hooks(self) -> None:
-        return None  # no reducer to hook into (communication hooks are not supported)
+        compat.sync_module_states(self.model)
 
     @override
     def setup(self, trainer: Trainer) -> None:
@@ -316,10 +316,6 @@ class GANDDPStrategy(DDPStrategy):
         if self.world_size > 1 and self.synced_buffers:
             with torch.no_grad():
                 sync_buffers(self.synced_buffers, self.buffer_sync, self.bucket_cap_bytes, self.stats)
-
-    @override
-    def _enable_model_averaging(self) -> None:
-        raise ValueError("gan_ddp does not support post-local-SGD model averaging; use strategy: ddp for that")
 
     @classmethod
     @override

@@ -44,9 +44,12 @@ DDP = CONFIGS / "trainer" / "ddp.yaml"
 PIX2PIX, CYCLEGAN = CONFIGS / "pix2pix" / "demo.yaml", CONFIGS / "cyclegan" / "demo.yaml"
 SGD = '{"class_path": "torch.optim.SGD", "init_args": {"lr": 0.05, "momentum": 0.9}}'
 PIX2PIX_INSTANCE_NORM = [
-    "--model.init_args.generator.init_args.norm", "instance",
-    "--model.init_args.generator.init_args.use_dropout", "false",
-    "--model.init_args.discriminator.init_args.norm", "instance",
+    "--model.init_args.generator.init_args.norm",
+    "instance",
+    "--model.init_args.generator.init_args.use_dropout",
+    "false",
+    "--model.init_args.discriminator.init_args.norm",
+    "instance",
 ]
 
 
@@ -55,7 +58,9 @@ def test_buckets_keep_order_split_by_dtype_and_cap():
     a, b, c = torch.zeros(4), torch.zeros(4), torch.zeros(8)  # 16, 16, 32 bytes
     d = torch.zeros(2, dtype=torch.float64)
     assert [[id(t) for t in bucket] for bucket in buckets([a, d, b, c], cap_bytes=32)] == [
-        [id(a), id(b)], [id(c)], [id(d)]
+        [id(a), id(b)],
+        [id(c)],
+        [id(d)],
     ]
     big = torch.zeros(100)
     assert [len(bucket) for bucket in buckets([big, a], cap_bytes=32)] == [1, 1]  # too big: a bucket of its own
@@ -66,8 +71,14 @@ def test_cli_selects_gan_ddp_by_name_and_by_class_with_options(tmp_path):
     strategy = run_cli(common).trainer.strategy  # configs/trainer/ddp.yaml: strategy: gan_ddp
     assert type(strategy) is GANDDPStrategy and strategy.buffer_sync == "average"
     assert strategy.bucket_cap_bytes == 25 * 2**20
-    options = ["--trainer.strategy", "lit_translate.strategies.GANDDPStrategy",
-               "--trainer.strategy.buffer_sync", "broadcast", "--trainer.strategy.bucket_cap_mb", "1"]
+    options = [
+        "--trainer.strategy",
+        "lit_translate.strategies.GANDDPStrategy",
+        "--trainer.strategy.buffer_sync",
+        "broadcast",
+        "--trainer.strategy.bucket_cap_mb",
+        "1",
+    ]
     strategy = run_cli([*common, *options]).trainer.strategy
     assert type(strategy) is GANDDPStrategy and strategy.buffer_sync == "broadcast"
     assert strategy.bucket_cap_bytes == 2**20
@@ -119,8 +130,9 @@ def test_synchronised_tensors_are_the_optimizers_parameters_and_the_trained_nets
     names = {id(b): n for n, b in model.named_buffers()}
     synced = sorted(names[id(b)] for b in trained_buffers(model, trained))
     # D's affine=False BatchNorm has no parameters but sits in a trained net: kept. EMA and features: never.
-    assert synced == [f"{net}.1.{stat}" for net in ("d", "g") for stat in ("num_batches_tracked", "running_mean",
-                                                                           "running_var")]
+    assert synced == [
+        f"{net}.1.{stat}" for net in ("d", "g") for stat in ("num_batches_tracked", "running_mean", "running_var")
+    ]
 
 
 # Two gloo ranks forked from this process; each runs ``fn(rank)`` and returns plain Python values.
@@ -177,8 +189,9 @@ def _sync_buffers(rank: int, mode: str) -> list:
     return [b.tolist() for b in buffers]
 
 
-@pytest.mark.parametrize(("mode", "expected"), [("average", [[1.5, 4.5], [7.5], [0]]),
-                                                ("broadcast", [[1.0, 3.0], [7.0], [0]])])
+@pytest.mark.parametrize(
+    ("mode", "expected"), [("average", [[1.5, 4.5], [7.5], [0]]), ("broadcast", [[1.0, 3.0], [7.0], [0]])]
+)
 def test_two_ranks_average_or_broadcast_buffers(tmp_path, mode, expected):
     assert on_two_ranks(partial(_sync_buffers, mode=mode), tmp_path) == [expected, expected]
 
@@ -219,10 +232,19 @@ class SyncReport(Callback):
 def test_frozen_features_and_ema_copy_are_never_synchronised(tmp_path):
     """A two-rank fit (forked): only G's and D's gradients and their BatchNorm buffers are sent."""
     report_path = tmp_path / "report.json"
-    trainer = Trainer(accelerator="cpu", devices=2, strategy=GANDDPStrategy(start_method="fork"), max_epochs=1,
-                      limit_train_batches=2,
-                      callbacks=[SyncReport(report_path)], logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy=GANDDPStrategy(start_method="fork"),
+        max_epochs=1,
+        limit_train_batches=2,
+        callbacks=[SyncReport(report_path)],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(FrozenExtrasGAN())
     report = json.loads(report_path.read_text())
     assert report["trained_same"] and report["buffers_same"]
@@ -232,16 +254,28 @@ def test_frozen_features_and_ema_copy_are_never_synchronised(tmp_path):
     iterations = 2
     assert report["steps"] == 2 * iterations  # Lightning counts both optimizer steps (no TranslationModule here)
     assert report["stats"]["grad_bytes"] == iterations * (g_bytes + d_bytes)
-    assert report["synced_buffers"] == ["d.1.num_batches_tracked", "d.1.running_mean", "d.1.running_var",
-                                        "g.1.num_batches_tracked", "g.1.running_mean", "g.1.running_var"]
+    assert report["synced_buffers"] == [
+        "d.1.num_batches_tracked",
+        "d.1.running_mean",
+        "d.1.running_var",
+        "g.1.num_batches_tracked",
+        "g.1.running_mean",
+        "g.1.running_var",
+    ]
     float_bytes, int_bytes = (2 + 2 + 1 + 1) * 4, 2 * 8
     assert report["stats"]["buffer_bytes"] == iterations * (float_bytes + int_bytes)
 
 
 # ---------------------------------------------------------------------------------------- subprocess runs
 def lit_translate(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lit_translate", "fit", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=fault_env(), timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "lit_translate", "fit", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=fault_env(),
+        timeout=600,
+    )
 
 
 class SampleKeyedPenalty(Callback):
@@ -268,11 +302,14 @@ class SampleKeyedPenalty(Callback):
 def assert_ddp_equals_one_process(tmp_path: Path, common: list[str]) -> None:
     """Two ranks with batch 2 vs one process with batch 4, 4 iterations of SGD: the same weights (1e-6)."""
     runs = {}
-    for name, extra in {"ddp": ["--trainer.devices", "2", "--data.batch_size", "2"],
-                        "single": ["--data.batch_size", "4"]}.items():
+    for name, extra in {
+        "ddp": ["--trainer.devices", "2", "--data.batch_size", "2"],
+        "single": ["--data.batch_size", "4"],
+    }.items():
         ddp_config = ["-c", str(DDP)] if name == "ddp" else []
-        out = lit_translate(*ddp_config, *common, *tiny_args(tmp_path / name, steps=4),
-                            "--trainer.limit_val_batches", "0", *extra)
+        out = lit_translate(
+            *ddp_config, *common, *tiny_args(tmp_path / name, steps=4), "--trainer.limit_val_batches", "0", *extra
+        )
         assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
         runs[name] = torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)
     a, b = runs["ddp"], runs["single"]
@@ -289,25 +326,45 @@ def test_cyclegan_ddp_with_batch_b_equals_one_process_with_batch_2b(tmp_path):
 
     The pools (50 images) are not full after 4 iterations, so they return the current fakes in both runs.
     """
-    assert_ddp_equals_one_process(tmp_path, ["-c", str(CYCLEGAN), "--model.init_args.optimizer_g", SGD,
-                                             "--model.init_args.optimizer_d", SGD])
+    assert_ddp_equals_one_process(
+        tmp_path, ["-c", str(CYCLEGAN), "--model.init_args.optimizer_g", SGD, "--model.init_args.optimizer_d", SGD]
+    )
 
 
 @pytest.mark.slow
 def test_pix2pix_ddp_with_batch_b_equals_one_process_with_batch_2b(tmp_path):
-    assert_ddp_equals_one_process(tmp_path, ["-c", str(PIX2PIX), *PIX2PIX_INSTANCE_NORM,
-                                             "--model.init_args.optimizer_g", SGD,
-                                             "--model.init_args.optimizer_d", SGD])
+    assert_ddp_equals_one_process(
+        tmp_path,
+        [
+            "-c",
+            str(PIX2PIX),
+            *PIX2PIX_INSTANCE_NORM,
+            "--model.init_args.optimizer_g",
+            SGD,
+            "--model.init_args.optimizer_d",
+            SGD,
+        ],
+    )
 
 
 @pytest.mark.slow
 def test_wgan_gp_ddp_with_batch_b_equals_one_process_with_batch_2b(tmp_path):
     """The gradient penalty's double backward (autograd.grad(create_graph=True)) under gan_ddp."""
-    assert_ddp_equals_one_process(tmp_path, ["-c", str(PIX2PIX), *PIX2PIX_INSTANCE_NORM,
-                                             "--model.init_args.gan_mode", "wgangp",
-                                             "--model.init_args.optimizer_g", SGD,
-                                             "--model.init_args.optimizer_d", SGD,
-                                             "--trainer.callbacks+=test_strategies.SampleKeyedPenalty"])
+    assert_ddp_equals_one_process(
+        tmp_path,
+        [
+            "-c",
+            str(PIX2PIX),
+            *PIX2PIX_INSTANCE_NORM,
+            "--model.init_args.gan_mode",
+            "wgangp",
+            "--model.init_args.optimizer_g",
+            SGD,
+            "--model.init_args.optimizer_d",
+            SGD,
+            "--trainer.callbacks+=test_strategies.SampleKeyedPenalty",
+        ],
+    )
 
 
 FP16_SCALER = (
@@ -332,9 +389,22 @@ class OverflowOnRank1(Callback):
 def test_fp16_overflow_on_one_rank_makes_every_rank_skip(tmp_path):
     """GradScaler: gradients are averaged before unscale_, so rank 1's inf reaches rank 0 and both skip the step
     (were the all-reduce after unscale_, or per-rank found_inf, rank 0 alone would step and the ranks diverge)."""
-    args = ["-c", str(DDP), "-c", str(PIX2PIX), *PIX2PIX_INSTANCE_NORM, *tiny_args(tmp_path / "run", steps=3),
-            "--trainer.devices", "2", "--trainer.limit_val_batches", "0", "--trainer.plugins", FP16_SCALER,
-            "--trainer.callbacks+=test_strategies.OverflowOnRank1", "--trainer.callbacks.init_args.step=1"]
+    args = [
+        "-c",
+        str(DDP),
+        "-c",
+        str(PIX2PIX),
+        *PIX2PIX_INSTANCE_NORM,
+        *tiny_args(tmp_path / "run", steps=3),
+        "--trainer.devices",
+        "2",
+        "--trainer.limit_val_batches",
+        "0",
+        "--trainer.plugins",
+        FP16_SCALER,
+        "--trainer.callbacks+=test_strategies.OverflowOnRank1",
+        "--trainer.callbacks.init_args.step=1",
+    ]
     out = lit_translate(*args)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]
@@ -362,10 +432,22 @@ def assert_same(a, b, where: str) -> None:
 def test_pix2pix_batchnorm_run_killed_mid_epoch_resumes_bit_exactly(tmp_path):
     """Pix2pix demo (BatchNorm D scored on real and fake before one backward, dropout), 2 ranks, 2 epochs of 4
     iterations; SIGKILL after the checkpoint of iteration 6, resume with --ckpt_path last."""
+
     def fit(run: Path, *extra: str) -> subprocess.CompletedProcess:
-        return lit_translate("-c", str(DDP), "-c", str(PIX2PIX), *tiny_args(run, steps=4, epochs=2),
-                             "--trainer.devices", "2", "--trainer.deterministic", "true",
-                             "--checkpoint.every_n_train_steps", "3", *extra)
+        return lit_translate(
+            "-c",
+            str(DDP),
+            "-c",
+            str(PIX2PIX),
+            *tiny_args(run, steps=4, epochs=2),
+            "--trainer.devices",
+            "2",
+            "--trainer.deterministic",
+            "true",
+            "--checkpoint.every_n_train_steps",
+            "3",
+            *extra,
+        )
 
     uninterrupted = fit(tmp_path / "uninterrupted")
     assert uninterrupted.returncode == 0, (uninterrupted.stdout + uninterrupted.stderr)[-4000:]
