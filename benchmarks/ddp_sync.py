@@ -2,6 +2,7 @@
 
     python benchmarks/ddp_sync.py --interleaved --recipe configs/pix2pix/demo.yaml --iters 40
     python benchmarks/ddp_sync.py --recipe configs/cyclegan/demo.yaml --strategy ddp_find_unused_parameters_true
+    python benchmarks/ddp_sync.py --devices 1 --strategy gan_ddp      # the single-process reference
 
 Designs: ``gan_ddp`` (lit_translate.strategies: one flattened all-reduce per optimizer step),
 ``ddp_find_unused_parameters_true`` (Lightning: one DDP around the LightningModule), ``bench_no_sync`` (the same
@@ -213,6 +214,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", default="configs/pix2pix/demo.yaml")
     parser.add_argument("--strategy", default="gan_ddp")
+    parser.add_argument("--devices", type=int, default=2, help="processes (1: the single-process reference)")
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--out", default=None, help="JSON file for the rank-0 summary")
@@ -240,9 +242,9 @@ def main() -> None:
             "--trainer.accelerator",
             "cpu",
             "--trainer.devices",
-            "2",
+            str(args.devices),
             "--data.synthetic_size",
-            str(2 * 4 * rounds * (args.iters + args.warmup)),
+            str(args.devices * 4 * rounds * (args.iters + args.warmup)),
             "--data.num_workers",
             "0",
             "--trainer.max_epochs",
@@ -269,7 +271,7 @@ def main() -> None:
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     if cli.trainer.global_rank == 0:
         summary = timer.summary() if args.interleaved else timer.summary(cli.trainer.strategy)
-        summary = {"recipe": args.recipe, "strategy": args.strategy, **summary}
+        summary = {"recipe": args.recipe, "strategy": args.strategy, "devices": args.devices, **summary}
         print(json.dumps(summary))
         if args.out:
             Path(args.out).write_text(json.dumps(summary))

@@ -1,10 +1,10 @@
-"""strategy: gan_ddp (lit_translate.strategies.GANDDPStrategy): what it synchronises, and that training under it
-equals one process with the global batch, keeps ranks identical and resumes bit-exactly.
+"""strategy: gan_ddp (lit_translate.strategies.GANDDPStrategy): what it synchronises, that frozen and EMA
+networks are never sent, and (through the CLI) that fp16 overflow and a killed-and-resumed run behave.
 
 Fast: the in-process tests (bucketing, the lists of synchronised tensors, two forked gloo ranks averaging
-gradients and buffers, a forked two-rank Trainer fit counting the bytes sent) and the CycleGAN equivalence run
-(the representative subprocess case: frozen Ds in the G step, three forwards per generator). Slow (20-60 s each
-on 2 cores): the pix2pix and WGAN-GP equivalence runs and the killed-and-resumed run.
+gradients and buffers, a forked two-rank Trainer fit counting the bytes sent). Slow (CLI subprocesses, 30-90 s
+on 2 cores): the fp16 overflow run and the killed-and-resumed run. Equivalence with one process for the
+package's methods: tests/test_strategies_methods.py.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import lit_translate.methods.pix2pix as pix2pix_module
-from lit_translate.losses import gradient_penalty
 from lit_translate.strategies import (
     GANDDPStrategy,
     SyncStats,
@@ -275,95 +273,6 @@ def lit_translate(*args: str) -> subprocess.CompletedProcess:
         cwd=ROOT,
         env=fault_env(),
         timeout=600,
-    )
-
-
-class SampleKeyedPenalty(Callback):
-    """Make WGAN-GP's random interpolation depend on the sample, not on the rank's RNG stream.
-
-    ``gradient_penalty`` draws one alpha per sample from the rank's generator, so DDP and one process would mix
-    real and fake differently. This calls the library's ``gradient_penalty`` once per sample with a generator
-    seeded from that sample's real image; the mean over samples is the batched penalty (each PatchGAN score
-    depends on its own sample only), and D now runs once more per sample before the one D backward.
-    """
-
-    def setup(self, trainer, pl_module, stage):
-        def per_sample(discriminator, real, fake, generator=None, target_norm=1.0):
-            penalties = []
-            for r, f in zip(real.split(1), fake.split(1)):
-                seed = int(r.double().abs().sum().item() * 1e4) % (2**31)
-                rng = torch.Generator(device=r.device).manual_seed(seed)
-                penalties.append(gradient_penalty(discriminator, r, f, generator=rng, target_norm=target_norm))
-            return torch.stack(penalties).mean()
-
-        pix2pix_module.gradient_penalty = per_sample
-
-
-def assert_ddp_equals_one_process(tmp_path: Path, common: list[str]) -> None:
-    """Two ranks with batch 2 vs one process with batch 4, 4 iterations of SGD: the same weights (1e-6)."""
-    runs = {}
-    for name, extra in {
-        "ddp": ["--trainer.devices", "2", "--data.batch_size", "2"],
-        "single": ["--data.batch_size", "4"],
-    }.items():
-        ddp_config = ["-c", str(DDP)] if name == "ddp" else []
-        out = lit_translate(
-            *ddp_config, *common, *tiny_args(tmp_path / name, steps=4), "--trainer.limit_val_batches", "0", *extra
-        )
-        assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
-        runs[name] = torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)
-    a, b = runs["ddp"], runs["single"]
-    assert a["global_step"] == b["global_step"] == 4
-    floats = [k for k, v in a["state_dict"].items() if v.is_floating_point()]
-    worst = max((a["state_dict"][k].double() - b["state_dict"][k].double()).abs().max().item() for k in floats)
-    assert worst <= 1e-6, f"largest parameter difference between DDP and one process: {worst:.3g}"
-    first_sgd = b["optimizer_states"][0]["state"]  # momentum buffers exist: the weights really moved
-    assert first_sgd and all(s["momentum_buffer"].abs().max() > 0 for s in first_sgd.values())
-
-
-def test_cyclegan_ddp_with_batch_b_equals_one_process_with_batch_2b(tmp_path):
-    """Frozen Ds in the G step, each generator run three times before one backward, two Ds in one D step.
-
-    The pools (50 images) are not full after 4 iterations, so they return the current fakes in both runs.
-    """
-    assert_ddp_equals_one_process(
-        tmp_path, ["-c", str(CYCLEGAN), "--model.init_args.optimizer_g", SGD, "--model.init_args.optimizer_d", SGD]
-    )
-
-
-@pytest.mark.slow
-def test_pix2pix_ddp_with_batch_b_equals_one_process_with_batch_2b(tmp_path):
-    assert_ddp_equals_one_process(
-        tmp_path,
-        [
-            "-c",
-            str(PIX2PIX),
-            *PIX2PIX_INSTANCE_NORM,
-            "--model.init_args.optimizer_g",
-            SGD,
-            "--model.init_args.optimizer_d",
-            SGD,
-        ],
-    )
-
-
-@pytest.mark.slow
-def test_wgan_gp_ddp_with_batch_b_equals_one_process_with_batch_2b(tmp_path):
-    """The gradient penalty's double backward (autograd.grad(create_graph=True)) under gan_ddp."""
-    assert_ddp_equals_one_process(
-        tmp_path,
-        [
-            "-c",
-            str(PIX2PIX),
-            *PIX2PIX_INSTANCE_NORM,
-            "--model.init_args.gan_mode",
-            "wgangp",
-            "--model.init_args.optimizer_g",
-            SGD,
-            "--model.init_args.optimizer_d",
-            SGD,
-            "--trainer.callbacks+=test_strategies.SampleKeyedPenalty",
-        ],
     )
 
 
