@@ -210,6 +210,43 @@ class SyncTimer(Callback):
         return out
 
 
+def cli_args(args: argparse.Namespace, rounds: int) -> list[str]:
+    """The training command line of one benchmark run: the recipe on CPU, no validation, no outputs."""
+    return [
+        "-c",
+        str(ROOT / "configs/trainer/ddp.yaml"),
+        "-c",
+        args.recipe,
+        "--trainer.strategy",
+        args.strategy,
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        str(args.devices),
+        "--data.synthetic_size",
+        str(args.devices * 4 * rounds * (args.iters + args.warmup)),
+        "--data.num_workers",
+        "0",
+        "--trainer.max_epochs",
+        "1",
+        "--trainer.limit_val_batches",
+        "0",
+        "--trainer.num_sanity_val_steps",
+        "0",
+        "--trainer.logger",
+        "false",
+        "--trainer.enable_checkpointing",
+        "false",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.enable_model_summary",
+        "false",
+        "--trainer.default_root_dir",
+        str(ROOT / "runs" / "benchmark_ddp"),
+        *args.extra,
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", default="configs/pix2pix/demo.yaml")
@@ -231,42 +268,7 @@ def main() -> None:
         args.extra = [*args.extra, "--rank_sync.enabled", "false"]
     else:
         rounds, timer = 1, SyncTimer(args.warmup)
-    cli = TranslateCLI(
-        args=[
-            "-c",
-            str(ROOT / "configs/trainer/ddp.yaml"),
-            "-c",
-            args.recipe,
-            "--trainer.strategy",
-            args.strategy,
-            "--trainer.accelerator",
-            "cpu",
-            "--trainer.devices",
-            str(args.devices),
-            "--data.synthetic_size",
-            str(args.devices * 4 * rounds * (args.iters + args.warmup)),
-            "--data.num_workers",
-            "0",
-            "--trainer.max_epochs",
-            "1",
-            "--trainer.limit_val_batches",
-            "0",
-            "--trainer.num_sanity_val_steps",
-            "0",
-            "--trainer.logger",
-            "false",
-            "--trainer.enable_checkpointing",
-            "false",
-            "--trainer.enable_progress_bar",
-            "false",
-            "--trainer.enable_model_summary",
-            "false",
-            "--trainer.default_root_dir",
-            str(ROOT / "runs" / "benchmark_ddp"),
-            *args.extra,
-        ],
-        run=False,
-    )
+    cli = TranslateCLI(args=cli_args(args, rounds), run=False)
     cli.trainer.callbacks.append(timer)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     if cli.trainer.global_rank == 0:
