@@ -2,11 +2,18 @@
 
     python benchmarks/throughput.py                          # pix2pix facades setting: 256 px, batch 1
     python benchmarks/throughput.py --recipe configs/pix2pix/facades.yaml --precision bf16-mixed --iters 50
+    python benchmarks/throughput.py --recipe configs/style_transfer/coco.yaml --batch_size 4 \
+        --model.init_args.style_image synthetic --model.init_args.vgg_weights random
 
-The recipe's nets and losses are used unchanged; the data is the built-in synthetic set resized to the recipe's
-``load_size``/``crop_size`` (so no dataset is needed). Iterations (one D + one G update) per second are timed
-after ``--warmup`` iterations. Peak memory is the GPU's ``max_memory_allocated`` on CUDA, and the process's peak
-resident set size on CPU. The figure is appended to ``docs/benchmarks.md`` with device, commit and command.
+Arguments the script does not know are passed on to the CLI (after the recipe), e.g. a recipe's file paths
+replaced by built-in stand-ins: the style image and the VGG weights (whose cost equals the real file's).
+
+The recipe's nets and losses are used unchanged; the data is the built-in synthetic set at the recipe's
+image size (``load_size``/``crop_size``, ``image_size``, ``gt_size``; so no dataset is needed). Iterations (one
+update of every network: D + G, or G alone; StarGAN: one D step, G every ``n_critic`` of them, so time a
+multiple of 5) per second are timed after ``--warmup`` iterations. Peak memory is
+the GPU's ``max_memory_allocated`` on CUDA, and the process's peak resident set size on CPU. The figure is
+appended to ``docs/benchmarks.md`` with device, commit and command.
 """
 
 from __future__ import annotations
@@ -95,7 +102,7 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=1)
     parser.add_argument("--precision", default="32-true")
     parser.add_argument("--no_write", action="store_true", help="print only; do not append to docs/benchmarks.md")
-    args = parser.parse_args()
+    args, overrides = parser.parse_known_args()
 
     timer = IterationTimer(args.warmup)
     cli = TranslateCLI(
@@ -124,6 +131,7 @@ def main() -> None:
             args.precision,
             "--trainer.default_root_dir",
             str(ROOT / "runs" / "benchmark"),
+            *overrides,
         ],
         run=False,
     )
@@ -134,7 +142,8 @@ def main() -> None:
         peak = f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB GPU (max_memory_allocated)"
     else:
         peak = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB CPU (peak RSS of the process)"
-    size = cli.datamodule.hparams.get("crop_size", "?") if hasattr(cli.datamodule, "hparams") else "?"
+    hparams = getattr(cli.datamodule, "hparams", {})
+    size = next((hparams[key] for key in ("crop_size", "image_size", "gt_size") if key in hparams), "?")
     method = type(cli.model).__name__
     line = (
         f"| {datetime.date.today()} | {method} | `{args.recipe}` | {size} px, batch {args.batch_size}, "

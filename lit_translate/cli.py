@@ -37,6 +37,7 @@ from lit_translate.callbacks import (
     RankSyncCheck,
     RunCheckpoint,
     SampleGrid,
+    SpeedOptions,
     TranslationWriter,
 )
 from lit_translate.callbacks.preemption import INTERRUPTS
@@ -140,6 +141,7 @@ class TranslateCLI(LightningCLI):
         parser.add_lightning_class_args(TranslationMetrics, "metrics")
         parser.add_lightning_class_args(EvaluationReport, "report")
         parser.add_lightning_class_args(EnvironmentCheck, "environment")  # GPU recipes warn when on CPU
+        parser.add_lightning_class_args(SpeedOptions, "speed")  # channels_last, compile, TF32, cudnn.benchmark
         parser.add_argument(
             "--overwrite",
             type=bool,

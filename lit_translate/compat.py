@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.core.mixins import hparams_mixin
@@ -74,6 +75,49 @@ def between_batches(trainer: Trainer) -> bool:
     total, current = progress.total, progress.current
     settled = total.ready == total.started == total.processed == total.completed
     return settled and 0 < current.completed < trainer.num_training_batches
+
+
+def forget_step_values(trainer: Trainer, prefix: str = "train/") -> None:
+    """Stop Lightning from logging again, at later steps of the epoch, step values logged at an earlier step.
+
+    Lightning keeps the last value of every ``self.log(..., on_step=True, on_epoch=False)`` key in its result
+    collection (``trainer._results``, ``_ResultMetric._forward_cache``) until the epoch ends, and writes it to the
+    loggers at every later step, as if it had been logged there. A method that steps an optimizer only every
+    ``n_critic`` iterations (StarGAN's G) would then log stale G losses at the D-only steps, and differently in a
+    resumed run (which starts without them). Marking those entries ``has_reset`` (what ``_ResultMetric.reset`` sets,
+    and ``update_metrics`` clears at the next ``self.log``) drops them from this step's row; a method that logs a
+    key at every step is unaffected.
+
+    Args:
+        trainer: the fitting trainer.
+        prefix: only keys starting with it (the training losses). Default: ``"train/"``.
+    """
+    results = getattr(trainer, "_results", None)
+    if results is None:
+        return
+    for result_metric in results.values():
+        meta = result_metric.meta
+        if meta.on_step and not meta.on_epoch and meta.name.startswith(prefix):
+            result_metric.has_reset = True
+
+
+# ------------------------------------------------------------------------------------------------ torchmetrics
+def merge_list_states(metric: Any) -> None:
+    """Concatenate each list state of a torchmetrics ``Metric`` into one tensor, so that DDP sync lines up.
+
+    ``KernelInceptionDistance`` keeps its features as lists with ``dist_reduce_fx=None``: ``Metric._sync_dist``
+    then gathers the list element by element (only ``"cat"`` lists are concatenated first), so ranks that updated
+    a different number of times (a rank with one batch fewer, common with uneven shards) issue different numbers
+    of collectives and crash or hang. Setting each non-empty list to ``[torch.cat(list)]`` (the states are the
+    metric's attributes, listed by the public ``metric_state``) gives every rank exactly one gather, with the
+    features in the same order; the values are unchanged (``compute`` concatenates them anyway).
+
+    Args:
+        metric: a torchmetrics ``Metric`` (metrics without list states are left alone).
+    """
+    for name, value in metric.metric_state.items():
+        if isinstance(value, list) and len(value) > 1:
+            setattr(metric, name, [torch.cat(value)])
 
 
 # ------------------------------------------------------------------------------------------- ModelCheckpoint

@@ -14,8 +14,10 @@ its own and a run repeats. Label conventions (yunjey/stargan ``solver.py``):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 HAIR_COLORS: tuple[str, ...] = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
@@ -173,8 +175,153 @@ def joint_label(label: Tensor, dataset: int, dims: Sequence[int]) -> Tensor:
     return out
 
 
+@dataclass(frozen=True)
+class LabelSpace:
+    """What a multi-domain model's label means: attributes, one-hot domains, or both jointly with the mask vector.
+
+    - attributes only (CelebA): the label is the 0/1 attribute vector, D classifies each attribute (BCE);
+    - domains only (RaFD expressions, AFHQ species, the synthetic demo): the label is one-hot, D classifies the
+      domain (cross-entropy);
+    - both (the reference's ``--dataset Both``): ``[attributes, domains, mask (2)]`` (:func:`joint_label` with
+      ``dims = (len(attributes), len(domains))``); D classifies ``len(attributes) + len(domains)`` logits and only
+      the known part of a label (the mask says which) enters the loss.
+
+    The named targets are ``names``: each attribute means "with this attribute" (an exclusive one, a hair colour,
+    clears the other exclusive ones; the other attributes keep the source's values) and each domain means "in
+    this domain". Label tensors of other layouts (e.g. the reference's flipped test labels,
+    :func:`attribute_test_labels`) can always be passed instead.
+
+    Args:
+        attributes: Attribute names (label order). Default ``()``.
+        domains: Domain names (label order). Default ``()``.
+        exclusive: Attribute names that form one exclusive choice. Default ``HAIR_COLORS``.
+
+    Raises:
+        ValueError: Neither attributes nor domains, or a name used twice.
+    """
+
+    attributes: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    exclusive: tuple[str, ...] = HAIR_COLORS
+
+    def __post_init__(self) -> None:
+        names = [*self.attributes, *self.domains]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(
+                f"a label space needs distinct attribute and domain names, at least one; got attributes "
+                f"{list(self.attributes)} and domains {list(self.domains)}"
+            )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Return the named targets: the attributes, then the domains."""
+        return (*self.attributes, *self.domains)
+
+    @property
+    def joint(self) -> bool:
+        """Return whether attributes and domains train jointly (labels carry the mask vector)."""
+        return bool(self.attributes) and bool(self.domains)
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        """Return the label length of each group: ``(attributes, domains)`` without the empty one."""
+        return tuple(len(group) for group in (self.attributes, self.domains) if group)
+
+    @property
+    def label_dim(self) -> int:
+        """Return the length of a label (G's ``c_dim``): the groups plus the mask vector when joint."""
+        return sum(self.dims) + (len(self.dims) if self.joint else 0)
+
+    @property
+    def class_dim(self) -> int:
+        """Return the number of class logits (D's ``c_dim``; the mask vector is not classified)."""
+        return sum(self.dims)
+
+    def group_of(self, name: str) -> int:
+        """Return the group of target ``name`` (0: the first group, 1: the domains when joint)."""
+        return 0 if name in self.attributes or not self.attributes else 1
+
+    def is_attribute_group(self, group: int) -> bool:
+        """Return whether ``group`` holds attributes (multi-label) rather than one-hot domains."""
+        return bool(self.attributes) and group == 0
+
+    def part(self, group: int) -> slice:
+        """Return where ``group`` sits in a label and in D's class logits."""
+        return joint_slice(group, self.dims)
+
+    def groups(self, labels: Tensor) -> Tensor:
+        """Return the group of each label row ``(B,)`` (from the mask vector when joint, else zeros)."""
+        if not self.joint:
+            return torch.zeros(labels.shape[0], dtype=torch.long, device=labels.device)
+        return labels[:, sum(self.dims) :].argmax(1)
+
+    def index(self, name: str) -> int:
+        """Return the position of target ``name`` inside its group."""
+        return self.attributes.index(name) if self.is_attribute_group(self.group_of(name)) else self.domains.index(name)
+
+    def target_label(self, name: str, source_attributes: Tensor | None, batch: int, like: Tensor) -> Tensor:
+        """Return the labels ``(batch, label_dim)`` that translate into target ``name``.
+
+        Args:
+            name: One of :attr:`names`.
+            source_attributes: The inputs' attributes ``(batch, len(attributes))`` in {0, 1}, needed for an
+                attribute target (the other attributes keep their values); None otherwise.
+            batch: Number of rows.
+            like: Tensor whose dtype and device the labels take.
+        """
+        group = self.group_of(name)
+        label = like.new_zeros(batch, self.label_dim)
+        part = self.part(group)
+        if self.is_attribute_group(group):
+            if source_attributes is None:
+                raise ValueError(f"the attribute target {name!r} needs the source images' attributes")
+            values = source_attributes.to(like).clone()
+            column = self.attributes.index(name)
+            if name in self.exclusive:
+                values[:, [i for i, attr in enumerate(self.attributes) if attr in self.exclusive]] = 0
+            values[:, column] = 1
+            label[:, part] = values
+        else:
+            label[:, part.start + self.domains.index(name)] = 1
+        if self.joint:
+            label[:, sum(self.dims) + group] = 1
+        return label
+
+    def members(self, labels: Tensor, name: str) -> Tensor:
+        """Return which rows of ``labels`` are real images of target ``name`` (bool ``(B,)``)."""
+        group = self.group_of(name)
+        values = labels[:, self.part(group)]
+        column = self.index(name)
+        inside = values[:, column] == 1 if self.is_attribute_group(group) else values.argmax(1) == column
+        return inside & (self.groups(labels) == group)  # a row of the other dataset has zeros in this part
+
+    def predicted(self, logits: Tensor, name: str) -> Tensor:
+        """Return whether class ``logits`` ``(B, class_dim)`` put each image in target ``name`` (bool ``(B,)``)."""
+        group = self.group_of(name)
+        values = logits[:, self.part(group)]
+        column = self.index(name)
+        return values[:, column] > 0 if self.is_attribute_group(group) else values.argmax(1) == column
+
+    def classification_loss(self, logits: Tensor, labels: Tensor, group: int) -> Tensor:
+        """Return the reference's domain classification loss of ``group`` (float32 scalar).
+
+        Attributes: BCE-with-logits summed over attributes and averaged over the batch; domains: cross-entropy.
+
+        Args:
+            logits: D's class logits ``(B, class_dim)``.
+            labels: Labels ``(B, label_dim)``, all rows of ``group``.
+            group: The group the batch belongs to.
+        """
+        part = self.part(group)
+        logits, target = logits[:, part].float(), labels[:, part].float()
+        if self.is_attribute_group(group):
+            return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / logits.shape[0]
+        return F.cross_entropy(logits, target.argmax(1))
+
+
 __all__ = [
     "HAIR_COLORS",
+    "LabelSpace",
     "attribute_test_labels",
     "domain_test_labels",
     "joint_label",

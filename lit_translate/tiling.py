@@ -172,24 +172,36 @@ def tiled_forward(
     starts_w = tile_starts(size_w, tile_w, tile - overlap)
     weights_h = _side_weights(size_h, tile_h, starts_h, scale, overlap, margin, blend, x.device)
     weights_w = _side_weights(size_w, tile_w, starts_w, scale, overlap, margin, blend, x.device)
-    grid = [(i, j) for i in range(len(starts_h)) for j in range(len(starts_w))]
-    out = weight_sum = None
-    out_dtype = x.dtype
-    for first in range(0, len(grid), batch):
-        chunk = grid[first : first + batch]
-        tiles = [padded[..., starts_h[i] : starts_h[i] + tile_h, starts_w[j] : starts_w[j] + tile_w] for i, j in chunk]
-        result = _call_checked(net_fn, torch.cat(tiles), scale, size_divisor)
+    tiles = [(h, w) for h in starts_h for w in starts_w]
+    weights = [torch.outer(wh, ww) for wh in weights_h for ww in weights_w]
+    out, weight_sum, out_dtype = None, None, x.dtype
+    for first in range(0, len(tiles), batch):
+        chunk = list(range(first, min(first + batch, len(tiles))))
+        crops = [padded[..., h : h + tile_h, w : w + tile_w] for h, w in (tiles[k] for k in chunk)]
+        result = _call_checked(net_fn, torch.cat(crops), scale, size_divisor)
         if out is None:
             out_dtype = result.dtype
             out = torch.zeros(x.shape[0], result.shape[1], scale * size_h, scale * size_w, device=x.device)
             weight_sum = torch.zeros(1, 1, scale * size_h, scale * size_w, device=x.device)
-        for (i, j), piece in zip(chunk, result.split(x.shape[0])):
-            weight = torch.outer(weights_h[i], weights_w[j])
-            rows = slice(scale * starts_h[i], scale * (starts_h[i] + tile_h))
-            cols = slice(scale * starts_w[j], scale * (starts_w[j] + tile_w))
-            out[..., rows, cols] += piece.to(device=x.device, dtype=torch.float32) * weight
-            weight_sum[..., rows, cols] += weight
+        for k, piece in zip(chunk, result.split(x.shape[0])):
+            _add_tile(out, weight_sum, piece, weights[k], tiles[k], (tile_h, tile_w), scale)
     return (out / weight_sum)[..., : scale * height, : scale * width].to(out_dtype)
+
+
+def _add_tile(
+    out: Tensor,
+    weight_sum: Tensor,
+    piece: Tensor,
+    weight: Tensor,
+    start: tuple[int, int],
+    size: tuple[int, int],
+    scale: int,
+) -> None:
+    """Add one tile's weighted output into ``out`` and its weight into ``weight_sum`` (both float32, in place)."""
+    rows = slice(scale * start[0], scale * (start[0] + size[0]))
+    cols = slice(scale * start[1], scale * (start[1] + size[1]))
+    out[..., rows, cols] += piece.to(device=out.device, dtype=torch.float32) * weight
+    weight_sum[..., rows, cols] += weight
 
 
 __all__ = ["tile_starts", "tiled_forward"]

@@ -8,6 +8,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations checks 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see lit_translate/__init__.py
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,6 +30,16 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 def config_id(path: Path) -> str:
     return f"{path.parent.name}/{path.stem}"
+
+
+def tiered(demos: list[Path] = DEMOS) -> list[Any]:
+    """Parameters for the per-demo subprocess tests (resume after SIGKILL, 2-process DDP): Pix2Pix's demo runs in
+    the fast tier (``make test``), every other demo in the ``slow`` tier, which ``.ci/run`` also runs.
+
+    Each of these launches several CLI subprocesses per demo: with every method in the fast tier, ``make test``
+    would outgrow its 15 minutes. The in-process harness (``tests/test_methods.py``) covers every demo in both tiers.
+    """
+    return [pytest.param(d, id=config_id(d), marks=() if d == PIX2PIX_DEMO else pytest.mark.slow) for d in demos]
 
 
 def tiny_args(root: Path, steps: int = 3, epochs: int = 1) -> list[str]:

@@ -77,6 +77,55 @@ def test_between_batches_reads_the_epoch_loop_counters():
             pytest.fail(broken("between_batches", str(error)))
 
 
+class _EveryOtherStep(lightning.pytorch.LightningModule):
+    """Logs ``train/a`` at every step and ``train/b`` at even steps only (like StarGAN's G every n_critic)."""
+
+    def __init__(self, forget: bool) -> None:
+        super().__init__()
+        self.forget, self.layer = forget, torch.nn.Linear(1, 1)
+
+    def on_train_batch_start(self, batch, batch_idx):
+        if self.forget:
+            compat.forget_step_values(self.trainer)
+
+    def training_step(self, batch, batch_idx):
+        self.log("train/a", float(batch_idx), on_step=True, on_epoch=False)
+        if batch_idx % 2 == 0:
+            self.log("train/b", float(batch_idx), on_step=True, on_epoch=False)
+        return self.layer(batch[0]).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(4, 1)), batch_size=1)
+
+
+class _Rows(lightning.pytorch.loggers.Logger):
+    name, version = "rows", "0"
+    rows: list
+
+    def log_hyperparams(self, *args, **kwargs):
+        pass
+
+    def log_metrics(self, metrics, step=None):
+        self.rows.append(sorted(k for k in metrics if k.startswith("train/")))
+
+
+@pytest.mark.parametrize("forget", [False, True])
+def test_forget_step_values_drops_values_logged_at_an_earlier_step(forget):
+    logger = _Rows()
+    logger.rows = []
+    trainer = Trainer(logger=logger, log_every_n_steps=1, max_epochs=1, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")  # fmt: skip
+    try:
+        trainer.fit(_EveryOtherStep(forget))
+    except AttributeError as error:
+        pytest.fail(broken("forget_step_values", str(error)))
+    stale = [["train/a", "train/b"]] * 4  # Lightning alone repeats train/b at the odd steps
+    assert logger.rows == ([["train/a", "train/b"], ["train/a"]] * 2 if forget else stale)
+
+
 CHECKPOINT_METHODS = {
     "_monitor_candidates": ["trainer"],
     "_save_last_checkpoint": ["trainer", "monitor_candidates"],
@@ -185,3 +234,31 @@ def test_strategy_shims_reach_lightnings_ddp_internals(tmp_path):
         pytest.fail(broken("sync_module_states", str(error)))
     finally:
         torch.distributed.destroy_process_group()
+
+
+def test_merge_list_states_leaves_one_tensor_per_list_and_the_same_value():
+    from torchmetrics.image import KernelInceptionDistance
+
+    class Flat(torch.nn.Module):
+        def forward(self, x):
+            return x.flatten(1).double()
+
+    def kid(merge: bool) -> tuple[torch.Tensor, list]:
+        metric = KernelInceptionDistance(feature=Flat(), subsets=3, subset_size=4)
+        generator = torch.Generator().manual_seed(0)
+        for n in (3, 0, 2):  # uneven updates, one empty (a batch without a real image of a domain)
+            metric.update(torch.rand(n, 2, generator=generator), real=True)
+            metric.update(torch.rand(2, 2, generator=generator), real=False)
+        if merge:
+            compat.merge_list_states(metric)
+        shapes = [tuple(t.shape) for t in metric.real_features]
+        torch.manual_seed(0)
+        return metric.compute()[0], shapes
+
+    try:
+        merged, shapes = kid(merge=True)
+    except AttributeError as error:
+        pytest.fail(broken("merge_list_states", str(error)))
+    plain, plain_shapes = kid(merge=False)
+    assert shapes == [(5, 2)] and plain_shapes == [(3, 2), (0, 2), (2, 2)]
+    assert torch.equal(merged, plain)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from conftest import CONFIGS, DEMOS, PIX2PIX_DEMO, ROOT, config_id, tiny_args
+from conftest import CONFIGS, DEMOS, PIX2PIX_DEMO, ROOT, config_id, tiered, tiny_args
 from faults import fault_env
 
 BUFFERS_DIFFER = "buffers (e.g. BatchNorm running statistics) differ"
@@ -40,7 +40,7 @@ def assert_trained_in_sync(out, run) -> dict:
     return ckpt
 
 
-@pytest.mark.parametrize("demo", DEMOS, ids=config_id)
+@pytest.mark.parametrize("demo", tiered())
 def test_two_process_ddp_keeps_ranks_identical(demo, tmp_path):
     """configs/trainer/ddp.yaml (gan_ddp): parameters and BatchNorm statistics identical, checkpoint keys clean."""
     out = run_ddp(demo, tmp_path)

@@ -17,22 +17,43 @@ from typing_extensions import override
 def to_grid(columns: dict[str, Tensor], padding: int = 2) -> Tensor:
     """Arrange ``{name: (N, C, H, W) in [-1, 1]}`` as a grid: one row per sample, one column per entry.
 
-    One-channel images are repeated to RGB so that inputs and outputs with different channel counts line up.
+    One-channel images are repeated to RGB so that inputs and outputs with different channel counts line up. A
+    column of a single image (``(1, C, H, W)``, e.g. the style image of style transfer) is shown once, in the
+    first row, above blank tiles.
 
     Returns:
         A ``(3, H', W')`` float tensor in [0, 1].
+
+    Raises:
+        ValueError: columns differ in image size, or one has neither 1 nor N images.
     """
     images = [((img.detach().float().cpu() + 1) / 2).clamp(0, 1) for img in columns.values()]
     images = [img.expand(-1, 3, -1, -1) if img.shape[1] == 1 else img for img in images]
+    rows = max(img.shape[0] for img in images)
+    shapes = {name: tuple(img.shape) for name, img in zip(columns, images)}
+    if len({shape[-2:] for shape in shapes.values()}) > 1 or any(s[0] not in (1, rows) for s in shapes.values()):
+        raise ValueError(f"sample grid columns need one image size and 1 or {rows} images each; got {shapes}")
+    images = [torch.cat([img, img.new_ones(rows - 1, *img.shape[1:])]) if len(img) < rows else img for img in images]
     tiles = torch.stack(images, dim=1).flatten(0, 1)  # (N * columns, 3, H, W), row-major
     return make_grid(tiles, nrow=len(images), padding=padding, pad_value=1.0)
 
 
 def first_items(loader: Any, count: int) -> dict[str, Any]:
-    """Collate the first ``count`` items of the dataset behind ``loader`` (a DataLoader or a list of them)."""
+    """Collate the first ``count`` items of the dataset behind ``loader`` (a DataLoader or a list of them).
+
+    Items whose images differ in size (whole-image SR validation) are cropped at the top-left to the smallest
+    size of each key, which keeps an LR image and its ``scale`` times larger HR image aligned.
+    """
     loader = loader[0] if isinstance(loader, (list, tuple)) else loader
     dataset = loader.dataset
-    return default_collate([dataset[i] for i in range(min(count, len(dataset)))])
+    items = [dataset[i] for i in range(min(count, len(dataset)))]
+    for key, value in items[0].items() if items else ():
+        if isinstance(value, Tensor) and value.ndim == 3 and len({item[key].shape for item in items}) > 1:
+            height = min(item[key].shape[-2] for item in items)
+            width = min(item[key].shape[-1] for item in items)
+            for item in items:
+                item[key] = item[key][..., :height, :width]
+    return default_collate(items)
 
 
 def render_visuals(pl_module: LightningModule, batch: dict[str, Any]) -> tuple[Tensor, str]:
@@ -50,7 +71,8 @@ class SampleGrid(Callback):
     """Translate the same validation samples after every validation and save the grid.
 
     The grid has one row per sample and the columns of ``pl_module.visuals`` (pix2pix: input | output |
-    target; CycleGAN: real_A | fake_B | rec_A and real_B | fake_A | rec_B). Files go to
+    target; CycleGAN: real_A | fake_B | rec_A and real_B | fake_A | rec_B; style transfer: content | stylised |
+    style, the style image once, in the first row; see :func:`to_grid`). Files go to
     ``<dirpath>/epoch=EEE-step=SSSSSSS.png`` and ``<dirpath>/latest.png``; loggers with ``log_image`` (W&B) or
     a TensorBoard ``add_image`` get the image too.
 

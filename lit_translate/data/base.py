@@ -227,14 +227,25 @@ class TranslationDataModule(LightningDataModule):
         """Return batches of size 1 of ``predict_dir`` images at their own size: ``{"A", "A_path"}``."""
         return DataLoader(self.dataset("predict"), batch_size=1, shuffle=False, num_workers=self.num_workers)
 
+    def build_sampler(
+        self, role: str, dataset: Dataset, num_replicas: int, rank: int, batch_size: int
+    ) -> ShardedSampler:
+        """Create the sampler of ``role``: training shuffles per epoch and pads, evaluation serves each item once.
+
+        Override it for another training order (a ``ShardedSampler`` subclass, so that resume works), e.g. the
+        alternating batches of two datasets (``AlternatingDatasetSampler``).
+        """
+        train = role == "train"
+        counter = self.epoch_counter if train else None
+        return ShardedSampler(
+            dataset, num_replicas, rank, shuffle=train, seed=self.seed, pad=train, epoch_counter=counter
+        )
+
     def _loader(self, role: str, train: bool, batch_size: int) -> DataLoader:
         """Create a DataLoader with a ShardedSampler for this trainer's rank."""
         dataset = self.dataset(role)
         num_replicas, rank = self._replicas()
-        counter = self.epoch_counter if train else None
-        sampler = ShardedSampler(
-            dataset, num_replicas, rank, shuffle=train, seed=self.seed, pad=train, epoch_counter=counter
-        )
+        sampler = self.build_sampler(role, dataset, num_replicas, rank, batch_size)
         if role == "train":
             self._train_sampler = sampler
             if self._resume_state is not None:

@@ -31,6 +31,7 @@ from torchmetrics.image import (
 )
 from typing_extensions import override
 
+from lit_translate import compat
 from lit_translate.choices import check_choice
 from lit_translate.data.sampling import sampler_problem
 from lit_translate.evaluation.adapters import ValueRange, to_lpips_input, to_rgb, to_uint8, to_unit
@@ -51,9 +52,11 @@ class TranslationMetrics(Callback):
     """FID, KID, LPIPS, PSNR and SSIM of ``pl_module.evaluation_pairs`` on the validation and test splits.
 
     Logged at the end of each evaluated epoch as ``val/<metric>[_<tag>]`` (``test/...`` in test); PSNR, SSIM and
-    LPIPS only for ``paired`` methods. Runs at every ``trainer.validate``/``trainer.test``, and during fit after
-    epochs ``every_n_epochs - 1, 2 * every_n_epochs - 1, ...`` (never in the sanity check). Monitoring
-    ``val/fid`` with a ``ModelCheckpoint`` needs the same ``every_n_epochs`` on both.
+    LPIPS only for ``paired`` methods; a direction whose ``evaluation_pairs`` give no real images (``(fake,
+    None)``: a method without targets, such as style transfer) is counted and gets no metric. Runs at every
+    ``trainer.validate``/``trainer.test``, and during fit after epochs ``every_n_epochs - 1, 2 * every_n_epochs - 1,
+    ...`` (never in the sanity check). Monitoring ``val/fid`` with a ``ModelCheckpoint`` needs the same
+    ``every_n_epochs`` on both.
 
     The metric networks are built at ``setup`` (so that missing weights fail at once, with the fix in the
     message) from :func:`~lit_translate.evaluation.resolve_weights`, and live in this callback, never in
@@ -115,6 +118,7 @@ class TranslationMetrics(Callback):
         self._features: SharedFeatures | None = None
         self._lpips_model: nn.Module | None = None
         self._metrics: dict[str, nn.ModuleDict] = {}
+        self._targetless: set[str] = set()  # direction tags whose evaluation_pairs have no real images
         self._active = False
         self._sampler_checked = False
 
@@ -251,7 +255,11 @@ class TranslationMetrics(Callback):
     def update(
         self, pairs: Mapping[str, tuple[Tensor, Tensor | None]], paired: bool, device: torch.device | str = "cpu"
     ) -> None:
-        """Add one batch of ``{tag: (fake, real_target)}`` (images in [-1, 1], any float dtype)."""
+        """Add one batch of ``{tag: (fake, real_target)}`` (images in [-1, 1], any float dtype).
+
+        ``real_target`` may hold no image (a multi-domain method's batch without a real image of that domain):
+        FID and KID count every image once over the whole split, whichever batch and rank it comes in.
+        """
         self.build(paired)
         device = torch.device(device)
         with (
@@ -260,8 +268,11 @@ class TranslationMetrics(Callback):
             torch.no_grad(),
         ):
             for tag, (fake, real) in pairs.items():
+                if (real is None) != (tag in self._targetless) and tag in self._metrics:
+                    raise ValueError(f"evaluation_pairs gave real target images for direction {tag!r} only sometimes")
                 if real is None:
-                    raise ValueError(f"evaluation_pairs gave no real target images for direction {tag!r}")
+                    self._count_targetless(tag, fake.shape[0], device)
+                    continue
                 fake, real = fake.detach().to(device), real.detach().to(device)
                 if tag not in self._metrics:
                     if self._features is not None and self._features.num_features is None:
@@ -272,6 +283,24 @@ class TranslationMetrics(Callback):
                 if metrics["count"].device != device:
                     metrics.to(device)
                 self._update_direction(tag, metrics, fake, real, paired)
+
+    def _count_targetless(self, tag: str, count: int, device: torch.device) -> None:
+        """Count the images of a direction without real target images (style transfer); skip every metric.
+
+        FID/KID compare with real images of the target domain and LPIPS/PSNR/SSIM with aligned targets, so none
+        applies; the images are still counted (``num_images``).
+        """
+        if tag not in self._metrics:
+            self._metrics[tag] = nn.ModuleDict({"count": ImageCount()})
+            self._targetless.add(tag)
+            rank_zero_info(
+                f"TranslationMetrics: evaluation_pairs gives no real target images for direction {tag!r} (a method "
+                "without targets, e.g. style transfer): FID, KID, LPIPS, PSNR and SSIM are skipped for it"
+            )
+        counter = self._metrics[tag]["count"]
+        if counter.device != device:
+            counter.to(device)
+        counter.update(count, 0)
 
     def _feature_input(self, images: Tensor) -> Tensor:
         if self.feature_extractor is not None:
@@ -348,6 +377,8 @@ class TranslationMetrics(Callback):
         with torch.autocast(device_type=device.type, enabled=False), torch.inference_mode(False), torch.no_grad():
             for tag in sorted(self._metrics):
                 metrics = self._metrics[tag]
+                for metric in metrics.values():
+                    compat.merge_list_states(metric)  # KID's feature lists: one gather per rank (DDP)
                 n_fake, n_real = (int(v) for v in metrics["count"].compute().tolist())
                 self.num_images[tag] = n_fake
                 suffix = f"_{tag}" if tag else ""

@@ -34,6 +34,8 @@ class SharedFeatures(nn.Module):
 
     @override
     def forward(self, x: Tensor) -> Tensor:
+        if x.shape[0] == 0 and self.num_features is not None:  # e.g. no real image of a domain in this batch
+            return torch.zeros(0, self.num_features, dtype=torch.float64, device=x.device)
         version = -1 if x.is_inference() else x._version  # inference tensors cannot change in place anyway
         last = self._last
         if last is not None and last[0] is x and last[1] == version:

@@ -2,6 +2,18 @@
 
 from lit_translate.methods.base import TranslationModule, inference_context, paper_adam
 from lit_translate.methods.cyclegan import CycleGAN
+from lit_translate.methods.perceptual_sr import PerceptualSR
 from lit_translate.methods.pix2pix import Pix2Pix
+from lit_translate.methods.stargan import StarGAN
+from lit_translate.methods.style_transfer import StyleTransfer
 
-__all__ = ["CycleGAN", "Pix2Pix", "TranslationModule", "inference_context", "paper_adam"]
+__all__ = [
+    "CycleGAN",
+    "PerceptualSR",
+    "Pix2Pix",
+    "StarGAN",
+    "StyleTransfer",
+    "TranslationModule",
+    "inference_context",
+    "paper_adam",
+]

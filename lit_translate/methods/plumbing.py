@@ -156,6 +156,8 @@ class TrainingPlumbing(LightningModule):
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._counted_this_batch = False
         self.guard.batch_start(self)
+        # Each logged row holds only what this iteration logged (no stale G terms at StarGAN's D-only steps).
+        compat.forget_step_values(self.trainer)
         # "step"-interval schedulers are brought to the iteration count here, before the batch: a checkpoint
         # written at the end of iteration k (callbacks run before module hooks) then holds the scheduler of
         # iteration k, and a resumed run catches up exactly.

@@ -12,6 +12,7 @@ buffer (see :class:`VGGFeatures`).
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,6 +28,9 @@ from lit_translate.weights import WEIGHTS, resolve_weights
 # ends every block.
 _BLOCKS: dict[str, tuple[int, ...]] = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 _WIDTHS = (64, 128, 256, 512, 512)
+
+RANDOM_WEIGHTS = "random"
+"""The ``weights`` / ``--model.init_args.vgg_weights`` value that builds a random-weight stand-in (CPU demos, tests)."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -117,12 +121,15 @@ class VGGFeatures(nn.Module):
             a single string is one tap. Default ``("relu2_2",)`` (Johnson's content/feature layer).
         weights: A local torchvision state dict of ``arch`` (``features.<i>.weight/bias``; classifier keys are
             ignored). None: the torch.hub cache, then a download (see :func:`lit_translate.weights.resolve_weights`;
-            offline it raises ``WeightsUnavailableError``). Default None.
+            offline it raises ``WeightsUnavailableError``). ``"random"`` (:data:`RANDOM_WEIGHTS`): the calibrated
+            random stand-in :func:`lit_translate.standins.random_vgg_state` (``arch``, seed 0), built in memory,
+            identical in every process, with a ``UserWarning``: for CPU demos and tests only, its features mean
+            nothing. Default None.
 
     Attributes:
         arch: As given.
         layers: The requested taps, a tuple.
-        weights_path: The resolved weight file (reports record it).
+        weights_path: The resolved weight file (reports record it); None for the ``"random"`` stand-in.
         features: ``nn.Sequential`` of the layers up to the deepest tap, named ``conv1_1``, ``relu1_1``, ...
         frozen_buffers: Names of this module's buffers, relative to it.
 
@@ -148,8 +155,12 @@ class VGGFeatures(nn.Module):
             problem = f"unknown {unknown}" if unknown else "empty or repeated names"
             raise ValueError(f"VGGFeatures layers {list(self.layers)} ({problem}); valid {arch} layers: {names}")
         depth = max(names.index(name) for name in self.layers) + 1
-        self.weights_path = resolve_weights(arch, weights)
-        state = _load_features_state(self.weights_path, arch, depth)
+        self.weights_path: Path | None = None
+        if weights == RANDOM_WEIGHTS:
+            state = random_stand_in(arch)
+        else:
+            self.weights_path = resolve_weights(arch, weights)
+            state = _load_features_state(self.weights_path, arch, depth)
         self.features = nn.Sequential(
             OrderedDict((name, _frozen_layer(name, index, state)) for index, name in enumerate(names[:depth]))
         )
@@ -197,7 +208,28 @@ class VGGFeatures(nn.Module):
 
     def extra_repr(self) -> str:
         """Show the architecture, taps and weight file in ``repr``."""
-        return f"arch={self.arch!r}, layers={self.layers!r}, weights_path='{self.weights_path}'"
+        weights = RANDOM_WEIGHTS if self.weights_path is None else str(self.weights_path)
+        return f"arch={self.arch!r}, layers={self.layers!r}, weights={weights!r}"
+
+
+def random_stand_in(arch: str) -> dict[str, Tensor]:
+    """Return the ``"random"`` weights of ``arch`` (:func:`~lit_translate.standins.random_vgg_state`, seed 0), warning.
+
+    The state is a pure function of ``arch`` (seeded, forked RNG), so every DDP rank and every reload of a
+    checkpoint builds the same loss network.
+    """
+    from lit_translate.standins import random_vgg_state  # standins imports this module
+
+    warnings.warn(
+        f"vgg_weights={RANDOM_WEIGHTS!r}: using a RANDOM-WEIGHT {arch} stand-in (lit_translate.standins."
+        f"random_vgg_state) as the loss network. For CPU demos and tests only: its features are not ImageNet "
+        f"features, so perceptual and style losses optimise something else than the paper's; for real training "
+        f"pass --model.init_args.vgg_weights PATH (the real {WEIGHTS[arch].filename}) or leave it unset to use "
+        f"the torch.hub cache.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return random_vgg_state(arch)
 
 
 def _frozen_layer(name: str, index: int, state: dict[str, Tensor]) -> nn.Module:
@@ -234,8 +266,10 @@ def frozen_buffer_names(model: nn.Module) -> list[str]:
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "RANDOM_WEIGHTS",
     "VGGFeatures",
     "frozen_buffer_names",
+    "random_stand_in",
     "vgg_conv_shapes",
     "vgg_layer_names",
 ]
