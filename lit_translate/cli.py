@@ -53,6 +53,7 @@ from lit_translate.evaluation import EvaluationReport, TranslationMetrics
 from lit_translate.loggers import log_run_config
 from lit_translate.methods.base import TranslationModule
 from lit_translate.run_dir import prepare_fit
+from lit_translate.strategies import GANDDPStrategy  # noqa: F401  (importing it registers strategy: gan_ddp)
 from lit_translate.trainer import DEFAULT_ROOT, RunTrainer
 
 

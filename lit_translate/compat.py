@@ -244,6 +244,51 @@ def set_wandb_run_id(logger: Any, run_id: str) -> None:
     logger._id = run_id
 
 
+# ------------------------------------------------------------------------------------------------ strategies
+def default_process_group_timeout() -> Any:
+    """Return Lightning's default collective timeout (``lightning.fabric.plugins.collectives.torch_collective``).
+
+    ``DDPStrategy`` uses it as its ``timeout`` default (30 minutes); ``GANDDPStrategy`` keeps the same default.
+    """
+    from lightning.fabric.plugins.collectives.torch_collective import default_pg_timeout
+
+    return default_pg_timeout
+
+
+def sync_module_states(module: nn.Module) -> None:
+    """Broadcast every parameter and buffer of ``module`` from rank 0, as DDP's constructor does.
+
+    Uses ``lightning.pytorch.overrides.distributed._sync_module_states``: ``GANDDPStrategy`` wraps nothing, so
+    this start-of-fit broadcast is the one part of ``DistributedDataParallel.__init__`` it needs.
+    """
+    from lightning.pytorch.overrides.distributed import _sync_module_states
+
+    _sync_module_states(module)
+
+
+DDP_WRAPPER_HOOKS = ("_register_ddp_hooks", "_enable_model_averaging")
+"""``DDPStrategy`` methods that assume a ``DistributedDataParallel`` wrapper (see :func:`without_ddp_wrapper`)."""
+
+
+def without_ddp_wrapper(strategy_cls: type) -> type:
+    """Class decorator for a ``DDPStrategy`` subclass that wraps nothing in ``DistributedDataParallel``.
+
+    Replaces the private ``DDPStrategy._register_ddp_hooks`` (asserts the model is a DDP on CUDA and registers
+    communication hooks on its reducer) by a no-op, and ``_enable_model_averaging`` (post-local-SGD on the
+    reducer) by a clear error: neither has a reducer to work on.
+    """
+
+    def _register_ddp_hooks(self: Any) -> None:
+        return None
+
+    def _enable_model_averaging(self: Any) -> None:
+        raise ValueError(f"{strategy_cls.__name__} does not support post-local-SGD model averaging; use strategy: ddp")
+
+    strategy_cls._register_ddp_hooks = _register_ddp_hooks
+    strategy_cls._enable_model_averaging = _enable_model_averaging
+    return strategy_cls
+
+
 # --------------------------------------------------------------------------------------------- torchmetrics
 def lpips_network(net: str) -> nn.Module:
     """Build torchmetrics' LPIPS network with its v0.1 linear layers and a random, never downloaded backbone.
@@ -258,10 +303,12 @@ def lpips_network(net: str) -> nn.Module:
 
 
 __all__ = [
+    "DDP_WRAPPER_HOOKS",
     "VERIFIED",
     "batches_done",
     "between_batches",
     "cli_hyperparameters",
+    "default_process_group_timeout",
     "defer_save_until_validation",
     "fit_checkpoint_path",
     "ignore_in_ddp",
@@ -276,7 +323,9 @@ __all__ = [
     "set_time_last_checked",
     "skip_saving",
     "step_uncounted",
+    "sync_module_states",
     "time_last_checked",
     "train_step_interval",
     "train_time_interval",
+    "without_ddp_wrapper",
 ]

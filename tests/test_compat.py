@@ -210,6 +210,32 @@ def test_lpips_network_builds_without_a_download(monkeypatch):
     assert net(image, image, normalize=False).shape[0] == 1
 
 
+def test_strategy_shims_reach_lightnings_ddp_internals(tmp_path):
+    from lightning.pytorch.strategies import DDPStrategy
+
+    timeout = compat.default_process_group_timeout()
+    assert isinstance(timeout, timedelta), broken("default_process_group_timeout", f"got {timeout!r}")
+    assert inspect.signature(DDPStrategy).parameters["timeout"].default == timeout, broken(
+        "default_process_group_timeout", "DDPStrategy's default timeout is another value"
+    )
+    for name in compat.DDP_WRAPPER_HOOKS:
+        assert callable(getattr(DDPStrategy, name, None)), broken("without_ddp_wrapper", f"DDPStrategy.{name} is gone")
+    patched = compat.without_ddp_wrapper(type("Patched", (DDPStrategy,), {}))
+    assert patched._register_ddp_hooks(object.__new__(patched)) is None
+    with pytest.raises(ValueError, match="model averaging"):
+        patched._enable_model_averaging(object.__new__(patched))
+    store = torch.distributed.FileStore(str(tmp_path / "store"), 1)
+    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)  # one rank: a real call
+    try:
+        net = torch.nn.BatchNorm1d(2)
+        compat.sync_module_states(net)
+        assert torch.equal(net.running_var, torch.ones(2)), broken("sync_module_states", "buffers changed")
+    except (ImportError, AttributeError) as error:
+        pytest.fail(broken("sync_module_states", str(error)))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
 def test_merge_list_states_leaves_one_tensor_per_list_and_the_same_value():
     from torchmetrics.image import KernelInceptionDistance
 
