@@ -20,11 +20,11 @@ demo: $(STAMP)
 	$(BIN)/lit-translate fit -c configs/pix2pix/demo.yaml --ckpt_path auto $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" --durations=25
 
 # The slow tier: per-method subprocess resume and DDP runs of every demo but Pix2Pix's, long runs (CI runs it too).
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow --durations=25
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
