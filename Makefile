@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Tests run in one pytest-xdist worker per core (at most 4), a test file per worker (module fixtures shared).
+XDIST ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: demo test test-slow test-all lint bench clean
 
@@ -20,11 +22,11 @@ demo: $(STAMP)
 	$(BIN)/lit-translate fit -c configs/pix2pix/demo.yaml --ckpt_path auto $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" --durations=25
+	$(BIN)/python -m pytest -q -m "not slow" $(XDIST) --durations=25
 
 # The slow tier: per-method subprocess resume and DDP runs of every demo but Pix2Pix's, long runs (CI runs it too).
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow --durations=25
+	$(BIN)/python -m pytest -q -m slow $(XDIST) --durations=25
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -25,7 +25,8 @@ TESTS = ROOT / "tests"
 DEMOS = sorted(CONFIGS.glob("*/demo.yaml")) + sorted((TESTS / "configs").glob("*/demo.yaml"))
 PIX2PIX_DEMO = CONFIGS / "pix2pix" / "demo.yaml"
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# One intra-op thread per pytest-xdist worker (make test runs one worker per core), else up to 2.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, os.cpu_count() or 1)))
 
 
 def config_id(path: Path) -> str:
