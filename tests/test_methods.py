@@ -13,7 +13,7 @@ import sys
 
 import pytest
 import torch
-from conftest import DEMOS, ROOT, config_id, run_cli, tiny_args
+from conftest import DEMOS, ROOT, config_id, run_cli, tiered, tiny_args
 
 from lit_translate.methods.base import TranslationModule
 
@@ -140,7 +140,7 @@ def test_sample_grid_and_run_files(trained):
     assert (run / "metrics.csv").is_file()
 
 
-@pytest.mark.parametrize("demo", DEMOS, ids=config_id)
+@pytest.mark.parametrize("demo", tiered())  # bf16 autocast is slow on CPU: other demos in the slow tier
 def test_bf16_mixed_precision_trains(demo, tmp_path):
     cli = run_cli(["-c", str(demo), *tiny_args(tmp_path / "run", steps=2), "--trainer.precision", "bf16-mixed"])
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)

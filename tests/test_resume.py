@@ -180,6 +180,7 @@ def test_preempted_run_checkpoints_requeues_and_resumes_bit_exactly(reference, t
     assert logged_losses(run) == logged_losses(ref_run)
 
 
+@pytest.mark.slow  # two minutes of fp16 autocast on CPU
 def test_fp16_run_with_a_gradscaler_resumes_bit_exactly(tmp_path):
     """The GradScaler state (scale, growth tracker) is checkpointed and restored with everything else.
 
