@@ -1,30 +1,31 @@
-"""The method contract: what a translation method implements, and the plumbing every method shares.
+"""The method contract: what a translation method implements, over the shared bases it inherits.
 
 A method is a :class:`TranslationModule` subclass in one file (``docs/architecture.md``, "Adding a method"). It
 gets its nets and optimizer factories injected (typed ``__init__``, the LightningCLI schema) and implements
 ``configure_optimizers``, ``training_step`` (one :meth:`~TranslationModule.optimize` call per network update),
-``generator_for``, ``visuals``, ``evaluation_pairs`` and ``validation_losses``. Everything else here is shared
-plumbing that is easy to get wrong under Lightning's manual optimization (``shared/docs/lightning-pitfalls.md``):
-iteration counting, scheduler stepping, the divergence guard, inference that never changes the model, and
-per-rank random streams saved for an exact resume (``plumbing.py``).
+``generator_for``, ``visuals``, ``evaluation_pairs`` and ``validation_losses``. The rest is shared and lives in
+the bases, each one responsibility: ``plumbing.py`` (what Lightning's manual optimization leaves undone, see
+``shared/docs/lightning-pitfalls.md``: iteration counting, schedulers, the divergence guard, per-rank random
+streams for an exact resume), ``averaging.py`` (generator EMA) and ``inference.py`` (any-size and tiled
+inference, ``predict_step``). This file is the contract: targets, translation, ``optimize`` and the evaluation
+steps.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar, Literal
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
-from lit_translate.ema import ModelEMA
+from lit_translate.methods.averaging import WeightAveraging
 from lit_translate.methods.guard import NONFINITE_POLICIES, NonFinitePolicy
+from lit_translate.methods.inference import AnySizeInference
 from lit_translate.methods.plumbing import (
     INFERENCE_MODES,
     RNG_STATE_KEYS,
@@ -32,7 +33,6 @@ from lit_translate.methods.plumbing import (
     TrainingPlumbing,
     inference_context,
 )
-from lit_translate.tiling import tiled_forward
 
 Pairs = dict[str, tuple[Tensor, Tensor | None]]
 """``evaluation_pairs`` output: ``{tag: (generated images, real target-domain images or None)}``."""
@@ -59,7 +59,7 @@ def paper_adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
 
 
-class TranslationModule(TrainingPlumbing):
+class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
     """Base class of the image-to-image translation methods (manual optimization).
 
     Subclasses implement ``configure_optimizers``, ``training_step`` with :meth:`optimize` calls,
@@ -88,9 +88,6 @@ class TranslationModule(TrainingPlumbing):
         super().__init__(on_nonfinite, max_skipped_steps)
         check_choice("inference_mode", inference_mode, INFERENCE_MODES)
         self.inference_mode: InferenceMode = inference_mode
-        self.predict_targets: tuple[str, ...] = ()  # set by the predict writer; () = default_predict_targets
-        self.predict_tiling: dict[str, int] | None = None  # set by the predict writer: {"tile", "overlap"}
-        self._averages: list[tuple[str, str, str]] = []  # (net attribute, EMA attribute, optimizer prefix)
 
     # ----------------------------------------------------------------------------------------------- inference
     @property
@@ -127,10 +124,7 @@ class TranslationModule(TrainingPlumbing):
         Validation, sample grids, predict and export all go through this (via :meth:`translate`).
         """
         net = self.generator_for(target)
-        for name, ema_name, _ in self._averages:
-            if getattr(self, name) is net:
-                return getattr(self, ema_name).averaged
-        return net
+        return self.averaged_copy(net) or net
 
     def translate(self, x: Tensor, target: Target = None) -> Tensor:
         """Translate ``x`` (``(N, C, H, W)`` in [-1, 1]) into ``target`` under the configured ``inference_mode``."""
@@ -142,94 +136,6 @@ class TranslationModule(TrainingPlumbing):
     def output_scale(self, target: Target = None) -> int:
         """Return how much larger the output is than the input (the generator's ``scale``; 1 for translation)."""
         return int(getattr(self.generator_for(self.resolve_target(target)), "scale", 1))
-
-    # -------------------------------------------------------------------------------------- weight averaging
-    def average_weights(self, net_name: str, decay: float | None, prefix: str = "g") -> None:
-        """Keep an EMA of ``self.<net_name>`` as ``self.<net_name>_ema`` (call in ``__init__``, after the net).
-
-        The copy (:class:`~lit_translate.ema.ModelEMA`) is updated after every successful step of the optimizer
-        logged as ``prefix`` and used by :meth:`inference_generator`; its weights are in ``state_dict`` (saved and
-        resumed exactly), in no optimizer (they never require grad) and :meth:`averaged_parameter_names` lists
-        them. ``decay`` None or 0 turns averaging off (nothing is created, the method is unchanged).
-
-        Args:
-            net_name: Attribute of the averaged network, e.g. ``"generator"``.
-            decay: EMA decay in [0, 1) (BasicSR: 0.999), or None / 0 for off.
-            prefix: The ``optimize(..., prefix)`` whose steps update it. Default ``"g"``.
-        """
-        if not decay:
-            return
-        ema_name = f"{net_name}_ema"
-        setattr(self, ema_name, ModelEMA(getattr(self, net_name), decay))
-        self._averages.append((net_name, ema_name, prefix))
-
-    def averaged_parameter_names(self) -> set[str]:
-        """Return the ``named_parameters`` names of the EMA copies (they change without an optimizer, by design)."""
-        names = set()
-        for _, ema_name, _ in self._averages:
-            names |= {f"{ema_name}.{name}" for name, _ in getattr(self, ema_name).named_parameters()}
-        return names
-
-    def reset_averages(self) -> None:
-        """Set every EMA copy to its live network's weights (e.g. after loading pre-trained weights)."""
-        for name, ema_name, _ in self._averages:
-            getattr(self, ema_name).copy_from(getattr(self, name))
-
-    def _update_averages(self, prefix: str) -> None:
-        for name, ema_name, ema_prefix in self._averages:
-            if ema_prefix == prefix:
-                getattr(self, ema_name).update(getattr(self, name))
-
-    def translate_any_size(
-        self, x: Tensor, target: Target = None, tile: int | None = None, overlap: int = 32
-    ) -> Tensor:
-        """Translate an image of any size: pad to the generator's ``size_divisor``, translate, crop back.
-
-        Padding is reflective (replicate for images smaller than the padding), so borders are not black. The
-        output is ``output_scale(target)`` times the input's height and width. With ``tile``, the image is
-        translated in ``tile`` x ``tile`` windows overlapping by ``overlap`` input pixels
-        (:func:`~lit_translate.tiling.tiled_forward`; memory bounded by the tile size): each output pixel comes
-        from the one tile in which it lies at least ``overlap / 2`` input pixels from a cut edge, so a network
-        without normalisation whose receptive-field radius is at most ``overlap / 2`` gives the whole-image
-        output exactly; InstanceNorm normalises each tile by its own statistics and shows seams.
-
-        Args:
-            x: ``(N, C, H, W)`` in [-1, 1].
-            target: See :meth:`translate`. Default None.
-            tile: Tile side in input pixels (a multiple of ``size_divisor``); None translates the whole image.
-            overlap: Input pixels shared by neighbouring tiles (a multiple of ``size_divisor``). Default 32.
-        """
-        target = self.resolve_target(target)
-        divisor = int(getattr(self.generator_for(target), "size_divisor", 1))
-        scale = self.output_scale(target)
-        if tile:
-            net = functools.partial(self.translate, target=target)
-            return tiled_forward(net, x, tile, overlap, scale, divisor, blend="uniform", margin=overlap // 2)
-        h, w = x.shape[-2:]
-        ph, pw = (-h) % divisor, (-w) % divisor
-        if ph or pw:
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        return self.translate(x, target)[..., : h * scale, : w * scale]
-
-    def set_predict_tiling(self, tile: int | None, overlap: int = 32) -> None:
-        """Make ``predict`` translate in tiles (see :meth:`translate_any_size`); ``tile`` None turns it off.
-
-        Raises:
-            ValueError: The sizes do not suit the predict target's generator; the message names the
-                ``--predict_writer`` options.
-        """
-        if not tile:
-            self.predict_tiling = None
-            return
-        targets = self.predict_targets or self.default_predict_targets
-        divisor = max(int(getattr(self.generator_for(self.resolve_target(t)), "size_divisor", 1)) for t in targets)
-        if tile % divisor or overlap % divisor or not 0 <= overlap < tile:
-            raise ValueError(
-                f"--predict_writer.tile ({tile}) and --predict_writer.tile_overlap ({overlap}) must be multiples of "
-                f"the generator's size_divisor ({divisor}) with 0 <= tile_overlap < tile"
-            )
-        self.predict_tiling = {"tile": tile, "overlap": overlap}
 
     # ------------------------------------------------------------------------------------------------ training
     @property
@@ -260,7 +166,7 @@ class TranslationModule(TrainingPlumbing):
         if self.guard.all_finite(self, total, optimizer):
             self.guard.stepped()
             self.step_optimizer(optimizer)
-            self._update_averages(prefix)
+            self.update_averages(prefix)
         else:
             self.guard.skip(self, optimizer, logged, prefix)
         # Every term goes to the loggers; only the totals go to the progress bar (CycleGAN has 10 terms).
@@ -272,37 +178,6 @@ class TranslationModule(TrainingPlumbing):
     def build_optimizer(self, factory: OptimizerCallable | None, params: Iterable[nn.Parameter]) -> Any:
         """Instantiate ``factory`` (None = :func:`paper_adam`) on ``params``."""
         return (factory or paper_adam)(params)
-
-    def build_schedulers(
-        self,
-        factory: LRSchedulerCallable | None,
-        optimizers: list[Any],
-        interval: Literal["epoch", "step"] = "epoch",
-        names: Sequence[str] | None = None,
-    ) -> list[Any]:
-        """Instantiate one scheduler per optimizer (none when ``factory`` is None), stepped per ``interval``.
-
-        ``"epoch"`` schedulers (the reference "linear" policy) step at each epoch end, ``"step"`` ones (BasicSR's
-        MultiStep and cosine restarts) after every iteration; both are checkpointed and resume exactly.
-
-        Args:
-            factory: the scheduler factory from the config, or None for a constant learning rate.
-            optimizers: the optimizers, in ``configure_optimizers`` order.
-            interval: ``"epoch"`` or ``"step"``. Default: ``"epoch"``.
-            names: one network name per optimizer (e.g. ``("G", "D")``): the learning rates are logged as
-                ``lr/<name>`` instead of Lightning's ``lr-Adam``, ``lr-Adam-1``. Default: None (Lightning's names).
-        """
-        check_choice("interval", interval, ("epoch", "step"))
-        if names is not None and len(names) != len(optimizers):
-            raise ValueError(f"build_schedulers: {len(names)} names {tuple(names)} for {len(optimizers)} optimizers")
-        if factory is None:
-            return []
-        if interval == "epoch" and names is None:
-            return [factory(opt) for opt in optimizers]
-        configs = [{"scheduler": factory(opt), "interval": interval} for opt in optimizers]
-        for config, name in zip(configs, names or (), strict=False):
-            config["name"] = f"lr/{name}"  # LearningRateMonitor's key
-        return configs
 
     # -------------------------------------------------------------------------------------- evaluation hooks
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
@@ -339,11 +214,3 @@ class TranslationModule(TrainingPlumbing):
     @override
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         return self._evaluation_step(batch, "test")
-
-    @override
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        """Translate ``batch["A"]`` into each of ``predict_targets``: ``{"images": {target: [(C, H, W)]}, "paths"}``."""
-        targets = self.predict_targets or self.default_predict_targets
-        tiling = self.predict_tiling or {}
-        images = {t: [self.translate_any_size(img[None], t, **tiling)[0] for img in batch["A"]] for t in targets}
-        return {"images": images, "paths": batch["A_path"]}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from lightning.pytorch import LightningModule
+from lightning.pytorch.cli import LRSchedulerCallable
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
@@ -160,6 +161,37 @@ class TrainingPlumbing(LightningModule):
             self._counted_this_batch = True
             return
         compat.step_uncounted(optimizer)
+
+    def build_schedulers(
+        self,
+        factory: LRSchedulerCallable | None,
+        optimizers: list[Any],
+        interval: Literal["epoch", "step"] = "epoch",
+        names: Sequence[str] | None = None,
+    ) -> list[Any]:
+        """Instantiate one scheduler per optimizer (none when ``factory`` is None), stepped per ``interval``.
+
+        ``"epoch"`` schedulers (the reference "linear" policy) step at each epoch end, ``"step"`` ones (BasicSR's
+        MultiStep and cosine restarts) after every iteration; both are checkpointed and resume exactly.
+
+        Args:
+            factory: the scheduler factory from the config, or None for a constant learning rate.
+            optimizers: the optimizers, in ``configure_optimizers`` order.
+            interval: ``"epoch"`` or ``"step"``. Default: ``"epoch"``.
+            names: one network name per optimizer (e.g. ``("G", "D")``): the learning rates are logged as
+                ``lr/<name>`` instead of Lightning's ``lr-Adam``, ``lr-Adam-1``. Default: None (Lightning's names).
+        """
+        check_choice("interval", interval, ("epoch", "step"))
+        if names is not None and len(names) != len(optimizers):
+            raise ValueError(f"build_schedulers: {len(names)} names {tuple(names)} for {len(optimizers)} optimizers")
+        if factory is None:
+            return []
+        if interval == "epoch" and names is None:
+            return [factory(opt) for opt in optimizers]
+        configs = [{"scheduler": factory(opt), "interval": interval} for opt in optimizers]
+        for config, name in zip(configs, names or (), strict=False):
+            config["name"] = f"lr/{name}"  # LearningRateMonitor's key
+        return configs
 
     @override
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
