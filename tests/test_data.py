@@ -520,3 +520,18 @@ def test_datamodule_with_trainer_keeps_sampler_and_sets_epochs():
     trainer.fit(probe, datamodule=dm)
     assert [(e, c) for e, c, _ in probe.seen] == [(0, 0), (0, 0), (1, 1), (1, 1)]
     assert all(kind is ShardedSampler for _, _, kind in probe.seen)
+
+
+def test_loaders_pin_memory_on_cuda_only_unless_told_and_pass_prefetch(two_tone):
+    root = str(two_tone["aligned"])
+    cpu = SimpleNamespace(world_size=1, global_rank=0, strategy=SimpleNamespace(root_device=torch.device("cpu")))
+    cuda = SimpleNamespace(world_size=1, global_rank=0, strategy=SimpleNamespace(root_device=torch.device("cuda")))
+    for trainer, told, expected in ((cpu, None, False), (cuda, None, True), (cuda, False, False), (cpu, True, True)):
+        dm = tiny_module(root=root, pin_memory=told)
+        dm.trainer = trainer
+        assert dm.train_dataloader().pin_memory is expected
+    dm = tiny_module(root=root, num_workers=2, prefetch_factor=4)
+    assert dm.train_dataloader().prefetch_factor == 4
+    assert tiny_module(root=root).train_dataloader().prefetch_factor is None, "no workers: no prefetch"
+    with pytest.raises(ValueError, match="prefetch_factor must be >= 1"):
+        tiny_module(root=root, prefetch_factor=0)

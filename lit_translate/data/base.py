@@ -63,6 +63,10 @@ class TranslationDataModule(LightningDataModule):
         batch_size: Training batch size per rank. Default 1.
         val_batch_size: Validation/test batch size per rank. Default 4.
         num_workers: DataLoader workers per loader. Default 2.
+        pin_memory: Load batches into page-locked memory, so that the copy to the GPU runs asynchronously
+            (Lightning copies with ``non_blocking=True``). Default None: on when the trainer runs on CUDA, off
+            otherwise (pinning buys nothing on CPU).
+        prefetch_factor: Batches each worker loads ahead (with ``num_workers`` > 0). Default 2 (PyTorch's).
         seed: Seed of shuffling and augmentation, >= 0. Default 0.
         train_split: Training split name. Default ``"train"``.
         val_split: Validation split name. Default None: ``"val"`` when it exists, else the test split with a
@@ -87,6 +91,8 @@ class TranslationDataModule(LightningDataModule):
         batch_size: int = 1,
         val_batch_size: int = 4,
         num_workers: int = 2,
+        pin_memory: bool | None = None,
+        prefetch_factor: int = 2,
         seed: int = 0,
         train_split: str = "train",
         val_split: str | None = None,
@@ -100,6 +106,7 @@ class TranslationDataModule(LightningDataModule):
             ("batch_size", batch_size, 1),
             ("val_batch_size", val_batch_size, 1),
             ("num_workers", num_workers, 0),
+            ("prefetch_factor", prefetch_factor, 1),
             ("seed", seed, 0),
             ("synthetic_size", synthetic_size, 1),
         ):
@@ -110,6 +117,7 @@ class TranslationDataModule(LightningDataModule):
         self.input_channels = input_channels
         self.batch_size, self.val_batch_size = batch_size, val_batch_size
         self.num_workers, self.seed = num_workers, seed
+        self.pin_memory, self.prefetch_factor = pin_memory, prefetch_factor
         self.splits: dict[str, str | None] = {"train": train_split, "val": val_split, "test": test_split}
         self.synthetic_size = synthetic_size
         self.skip_unreadable = skip_unreadable
@@ -225,7 +233,8 @@ class TranslationDataModule(LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         """Return batches of size 1 of ``predict_dir`` images at their own size: ``{"A", "A_path"}``."""
-        return DataLoader(self.dataset("predict"), batch_size=1, shuffle=False, num_workers=self.num_workers)
+        dataset = self.dataset("predict")
+        return DataLoader(dataset, batch_size=1, num_workers=self.num_workers, pin_memory=self.loads_pinned())
 
     def build_sampler(
         self, role: str, dataset: Dataset, num_replicas: int, rank: int, batch_size: int
@@ -251,7 +260,22 @@ class TranslationDataModule(LightningDataModule):
             if self._resume_state is not None:
                 sampler.load_state_dict(self._resume_state)
                 self._resume_state = None
-        return build_loader(dataset, batch_size, self.num_workers, sampler, persistent=role != "test")
+        return build_loader(
+            dataset,
+            batch_size,
+            self.num_workers,
+            sampler,
+            persistent=role != "test",
+            pin_memory=self.loads_pinned(),
+            prefetch_factor=self.prefetch_factor,
+        )
+
+    def loads_pinned(self) -> bool:
+        """Tell whether the loaders pin memory: ``pin_memory``, or (None) whether the trainer runs on CUDA."""
+        if self.pin_memory is not None:
+            return self.pin_memory
+        strategy = getattr(self.trainer, "strategy", None)  # no trainer (a DataModule used on its own): off
+        return strategy is not None and strategy.root_device.type == "cuda"
 
     # ------------------------------------------------------------------------------------------- exact resume
     def state_dict(self) -> dict[str, Any]:

@@ -281,6 +281,8 @@ def build_loader(
     num_workers: int,
     sampler: ShardedSampler,
     persistent: bool,
+    pin_memory: bool = False,
+    prefetch_factor: int = 2,
 ) -> DataLoader:
     """Wrap a dataset and its sampler in a :class:`ResumableLoader` with the project's defaults.
 
@@ -290,9 +292,11 @@ def build_loader(
         num_workers: Worker processes (0 = load in the main process).
         sampler: The index sampler.
         persistent: Keep workers alive between epochs (only when ``num_workers > 0``).
+        pin_memory: Pin the batches (for asynchronous copies to a GPU). Default False.
+        prefetch_factor: Batches each worker loads ahead (only when ``num_workers > 0``). Default 2.
 
     Returns:
-        The loader (``drop_last=False``, ``pin_memory=False``).
+        The loader (``drop_last=False``).
     """
     return ResumableLoader(
         dataset,
@@ -301,6 +305,7 @@ def build_loader(
         batch_size=batch_size,
         num_workers=num_workers,
         persistent_workers=persistent and num_workers > 0,
-        pin_memory=False,
+        pin_memory=pin_memory,
+        prefetch_factor=prefetch_factor if num_workers > 0 else None,
         drop_last=False,
     )
