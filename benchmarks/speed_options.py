@@ -13,7 +13,9 @@ it/s, CycleGAN 0.070 it/s).
 
 Data (real images, never committed): pix2pix trains on an aligned edges|photo set made from
 ``shared/data/sr/Sun_Hays80`` (each photo centre-cropped, resized to 256 px, next to its PIL ``FIND_EDGES`` map,
-saved as 512x256 JPEG like CMP Facades), in ``--workdir``; CycleGAN on ``shared/data/photo2anime`` (256 px JPEG).
+saved as 512x256 JPEG like CMP Facades; 72 train, 8 val), in ``--workdir``; CycleGAN on
+``shared/data/photo2anime`` (256 px JPEG). The bare-loop variant (``throughput.py --plain_loop``) runs the same
+nets, losses, Adam and loader with no Trainer: what the framework costs.
 The DDP variants run 2 processes (gloo) with ``OMP_NUM_THREADS=1`` each, so the pair uses the same 2 cores as
 one process with 2 threads; their it/s is per process (each process trains batch 1, so the pair does 2 images
 per iteration).
@@ -39,18 +41,23 @@ REFERENCE = {"pix2pix": 0.98, "cyclegan": 0.070}  # shared/docs/reference.md (f)
 RECIPES = {"pix2pix": "configs/pix2pix/facades.yaml", "cyclegan": "configs/cyclegan/horse2zebra.yaml"}
 
 
-def fused(*names: str) -> list[str]:
-    """Return the CLI overrides that turn on fused Adam for the optimizers ``names``."""
-    return [arg for name in names for arg in (f"--model.init_args.{name}.init_args.fused", "true")]
+def adam(fused: bool) -> list[str]:
+    """Return the CLI overrides that set ``fused`` on both Adam optimizers (the recipes ship ``fused: true``)."""
+    value = "true" if fused else "false"
+    return [
+        arg for name in ("optimizer_g", "optimizer_d") for arg in (f"--model.init_args.{name}.init_args.fused", value)
+    ]
 
 
-FUSED = fused("optimizer_g", "optimizer_d")
+FOR_LOOP = adam(fused=False)  # torch.optim.Adam's CPU default, and the reference implementations' optimizer
 VARIANTS: dict[str, list[tuple[str, list[str], dict[str, str]]]] = {
     "pix2pix": [
-        ("recipe as shipped (4 workers, eager, NCHW, for-loop Adam)", [], {}),
-        ("+ fused Adam", FUSED, {}),
+        ("recipe as shipped (4 workers, eager, NCHW, fused Adam)", [], {}),
+        ("for-loop Adam (the reference's)", FOR_LOOP, {}),
+        ("bare PyTorch loop: the same nets, losses, Adam and loader, no Trainer", ["--plain_loop"], {}),
+        ("bare PyTorch loop, for-loop Adam", ["--plain_loop", *FOR_LOOP], {}),
         ("+ channels_last", ["--speed.channels_last", "true"], {}),
-        ("+ fused Adam + channels_last", [*FUSED, "--speed.channels_last", "true"], {}),
+        ("for-loop Adam + channels_last", [*FOR_LOOP, "--speed.channels_last", "true"], {}),
         ("2 workers", ["--data.num_workers", "2"], {}),
         ("0 workers (decode in the training process)", ["--data.num_workers", "0"], {}),
         ("2 processes, `gan_ddp`", ["--trainer.devices", "2", "--trainer.strategy", "gan_ddp"], {"OMP": "1"}),
@@ -62,34 +69,44 @@ VARIANTS: dict[str, list[tuple[str, list[str], dict[str, str]]]] = {
         ),
     ],
     "cyclegan": [
-        ("recipe as shipped (4 workers, eager, NCHW, for-loop Adam)", [], {}),
-        ("+ fused Adam", FUSED, {}),
+        ("recipe as shipped (4 workers, eager, NCHW, fused Adam)", [], {}),
+        ("for-loop Adam (the reference's)", FOR_LOOP, {}),
         ("+ channels_last", ["--speed.channels_last", "true"], {}),
+        ("for-loop Adam + channels_last", [*FOR_LOOP, "--speed.channels_last", "true"], {}),
         ("2 workers", ["--data.num_workers", "2"], {}),
+        ("0 workers (decode in the training process)", ["--data.num_workers", "0"], {}),
+        ("2 processes, `gan_ddp`", ["--trainer.devices", "2", "--trainer.strategy", "gan_ddp"], {"OMP": "1"}),
+        ("+ compile (inductor; compiled during the warm-up)", ["--speed.compile", "true"], {}),
+        (
+            "2 processes, `ddp_find_unused_parameters_true`",
+            ["--trainer.devices", "2", "--trainer.strategy", "ddp_find_unused_parameters_true"],
+            {"OMP": "1"},
+        ),
     ],
 }
 
 
 def aligned_edges_set(workdir: Path) -> Path:
-    """Build (once) the aligned edges|photo set from Sun_Hays80 under ``workdir``; return its root."""
+    """Build (once) the aligned edges|photo set from Sun_Hays80 under ``workdir`` (72 train, 8 val); return it."""
     root = workdir / "edges2photo"
-    train = root / "train"
     photos = sorted((SHARED / "sr" / "Sun_Hays80").glob("*"))
     if not photos:
         raise FileNotFoundError(f"no images in {SHARED / 'sr' / 'Sun_Hays80'}; pass --shared DIR")
-    if train.is_dir() and len(list(train.glob("*.jpg"))) == len(photos):
+    splits = {"train": photos[:-8], "val": photos[-8:]}  # the DataModule checks for a validation split
+    if all(len(list((root / name).glob("*.jpg"))) == len(files) for name, files in splits.items()):
         return root
-    train.mkdir(parents=True, exist_ok=True)
-    for path in photos:
-        photo = Image.open(path).convert("RGB")
-        side = min(photo.size)
-        left, top = (photo.width - side) // 2, (photo.height - side) // 2
-        photo = photo.crop((left, top, left + side, top + side)).resize((256, 256), Image.BICUBIC)
-        edges = photo.convert("L").filter(ImageFilter.FIND_EDGES).convert("RGB")
-        pair = Image.new("RGB", (512, 256))
-        pair.paste(photo, (0, 0))  # A = photo, B = edges; the recipe's BtoA trains edges -> photo
-        pair.paste(edges, (256, 0))
-        pair.save(train / f"{path.stem}.jpg", quality=95)
+    for name, files in splits.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for path in files:
+            photo = Image.open(path).convert("RGB")
+            side = min(photo.size)
+            left, top = (photo.width - side) // 2, (photo.height - side) // 2
+            photo = photo.crop((left, top, left + side, top + side)).resize((256, 256), Image.BICUBIC)
+            edges = photo.convert("L").filter(ImageFilter.FIND_EDGES).convert("RGB")
+            pair = Image.new("RGB", (512, 256))
+            pair.paste(photo, (0, 0))  # A = photo, B = edges; the recipe's BtoA trains edges -> photo
+            pair.paste(edges, (256, 0))
+            pair.save(root / name / f"{path.stem}.jpg", quality=95)
     return root
 
 
