@@ -55,6 +55,17 @@ def x_axis(folder: Path) -> str | None:
     return None
 
 
+def end_wandb_service() -> None:
+    """End the run and stop W&B's service process, as the end of a real fit's process does.
+
+    ``wandb.finish()`` alone can return before the service has written the ``.wandb`` file (it writes
+    asynchronously), so a test reading the file at once could find only its header; ``teardown`` waits for the
+    service to exit, which closes the file.
+    """
+    wandb.finish()
+    wandb.teardown()
+
+
 def test_offline_resume_writes_one_continuous_run_that_wandb_sync_appends(tmp_path, capsys):
     """Fit, resume: same id, both folders marked resumable, iterations continue, full config, CSV, lr/G + lr/D.
 
@@ -65,9 +76,9 @@ def test_offline_resume_writes_one_continuous_run_that_wandb_sync_appends(tmp_pa
     base = ["fit", "-c", WANDB_YAML, "-c", str(PIX2PIX_DEMO), *tiny_args(run, steps=3), "--samples.num_samples", "0"]
     base += ["--trainer.log_every_n_steps", "1", "--checkpoint.dirpath", str(tmp_path / "ckpts")]
     main(base)
-    wandb.finish()
+    end_wandb_service()
     main([*base, "--trainer.max_epochs", "2", "--ckpt_path", "last"])
-    wandb.finish()
+    end_wandb_service()
 
     folders = offline_folders(run)
     assert len(folders) == 2 and folders[0].run_id == folders[1].run_id, [f.path.name for f in folders]
