@@ -3,6 +3,7 @@
     python benchmarks/speed_options.py --method pix2pix --rounds 3            # facades recipe, 256 px, batch 1
     python benchmarks/speed_options.py --method cyclegan --rounds 2 --iters 3 --warmup 2
     python benchmarks/speed_options.py --decode                               # PIL vs torchvision.io decoding
+    python benchmarks/speed_options.py --worker_start                         # what persistent workers save
 
 Each variant is one fresh ``benchmarks/throughput.py --no_write`` process (the recipe's networks, losses and
 DataModule unchanged; timed from the first batch after ``--warmup`` to the last, so DataLoader waits count: a
@@ -60,6 +61,7 @@ VARIANTS: dict[str, list[tuple[str, list[str], dict[str, str]]]] = {
         ("for-loop Adam + channels_last", [*FOR_LOOP, "--speed.channels_last", "true"], {}),
         ("2 workers", ["--data.num_workers", "2"], {}),
         ("0 workers (decode in the training process)", ["--data.num_workers", "0"], {}),
+        ("prefetch_factor 4 (default 2)", ["--data.prefetch_factor", "4"], {}),
         ("2 processes, `gan_ddp`", ["--trainer.devices", "2", "--trainer.strategy", "gan_ddp"], {"OMP": "1"}),
         ("+ compile (inductor; compiled during the warm-up)", ["--speed.compile", "true"], {}),
         (
@@ -172,6 +174,37 @@ def decode_table(rounds: int) -> None:
         print(f"| {name} | {statistics.median(pil) * 1e3:.2f} ms/image | {statistics.median(tv) * 1e3:.2f} ms/image |")
 
 
+def worker_start_table(root: Path, rounds: int) -> None:
+    """Time the first batch of a fresh epoch of the Pix2Pix recipe's loader: what non-persistent workers would
+    pay at every epoch start (the DataModules keep theirs alive), against a batch from warm workers."""
+    sys.argv = sys.argv[:1]  # the CLI below reads only its own args
+    from lit_translate.cli import TranslateCLI
+
+    cli = TranslateCLI(
+        args=["-c", RECIPES["pix2pix"], "--data.root", str(root), "--trainer.logger", "false"], run=False
+    )
+    cli.datamodule.setup("fit")
+    print("| loader workers | first batch of a new epoch (fresh workers) | next batch (warm workers) |")
+    print("|---:|---:|---:|")
+    for workers in (4, 2):
+        cli.datamodule.num_workers = workers
+        first, warm = [], []
+        for _ in range(rounds):
+            loader = cli.datamodule.train_dataloader()  # a new loader starts its workers on iter()
+            start = time.perf_counter()
+            batches = iter(loader)
+            next(batches)
+            first.append(time.perf_counter() - start)
+            for _ in range(8):  # let the prefetch queue fill, then time one batch
+                next(batches)
+            time.sleep(1.0)
+            start = time.perf_counter()
+            next(batches)
+            warm.append(time.perf_counter() - start)
+            del batches, loader
+        print(f"| {workers} | {statistics.median(first) * 1e3:.0f} ms | {statistics.median(warm) * 1e3:.1f} ms |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", choices=tuple(RECIPES), default="pix2pix")
@@ -181,9 +214,13 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/lit_translate_bench"))
     parser.add_argument("--only", type=int, nargs="*", help="indices of the variants to run (default: all)")
     parser.add_argument("--decode", action="store_true", help="only the decoding table")
+    parser.add_argument("--worker_start", action="store_true", help="only the loader workers' start-up table")
     args = parser.parse_args()
     if args.decode:
         decode_table(args.rounds)
+        return
+    if args.worker_start:
+        worker_start_table(aligned_edges_set(args.workdir), args.rounds)
         return
     root = aligned_edges_set(args.workdir) if args.method == "pix2pix" else SHARED / "photo2anime"
     variants = [v for i, v in enumerate(VARIANTS[args.method]) if args.only is None or i in args.only]
