@@ -51,40 +51,39 @@ def adam(fused: bool) -> list[str]:
 
 
 FOR_LOOP = adam(fused=False)  # torch.optim.Adam's CPU default, and the reference implementations' optimizer
-VARIANTS: dict[str, list[tuple[str, list[str], dict[str, str]]]] = {
+Variant = tuple[str, list[str], dict[str, str]]  # name, CLI overrides, environment ({"OMP": threads})
+SHIPPED: list[Variant] = [
+    ("recipe as shipped (4 workers, eager, NCHW, fused Adam)", [], {}),
+    ("for-loop Adam (the reference's)", FOR_LOOP, {}),
+]
+LAYOUT: list[Variant] = [
+    ("+ channels_last", ["--speed.channels_last", "true"], {}),
+    ("for-loop Adam + channels_last", [*FOR_LOOP, "--speed.channels_last", "true"], {}),
+]
+WORKERS: list[Variant] = [
+    ("2 workers", ["--data.num_workers", "2"], {}),
+    ("0 workers (decode in the training process)", ["--data.num_workers", "0"], {}),
+]
+DDP_AND_COMPILE: list[Variant] = [  # compile between the two DDP runs, so that they are not back to back
+    ("2 processes, `gan_ddp`", ["--trainer.devices", "2", "--trainer.strategy", "gan_ddp"], {"OMP": "1"}),
+    ("+ compile (inductor; compiled during the warm-up)", ["--speed.compile", "true"], {}),
+    (
+        "2 processes, `ddp_find_unused_parameters_true`",
+        ["--trainer.devices", "2", "--trainer.strategy", "ddp_find_unused_parameters_true"],
+        {"OMP": "1"},
+    ),
+]
+VARIANTS: dict[str, list[Variant]] = {
     "pix2pix": [
-        ("recipe as shipped (4 workers, eager, NCHW, fused Adam)", [], {}),
-        ("for-loop Adam (the reference's)", FOR_LOOP, {}),
+        *SHIPPED,
         ("bare PyTorch loop: the same nets, losses, Adam and loader, no Trainer", ["--plain_loop"], {}),
         ("bare PyTorch loop, for-loop Adam", ["--plain_loop", *FOR_LOOP], {}),
-        ("+ channels_last", ["--speed.channels_last", "true"], {}),
-        ("for-loop Adam + channels_last", [*FOR_LOOP, "--speed.channels_last", "true"], {}),
-        ("2 workers", ["--data.num_workers", "2"], {}),
-        ("0 workers (decode in the training process)", ["--data.num_workers", "0"], {}),
+        *LAYOUT,
+        *WORKERS,
         ("prefetch_factor 4 (default 2)", ["--data.prefetch_factor", "4"], {}),
-        ("2 processes, `gan_ddp`", ["--trainer.devices", "2", "--trainer.strategy", "gan_ddp"], {"OMP": "1"}),
-        ("+ compile (inductor; compiled during the warm-up)", ["--speed.compile", "true"], {}),
-        (
-            "2 processes, `ddp_find_unused_parameters_true`",
-            ["--trainer.devices", "2", "--trainer.strategy", "ddp_find_unused_parameters_true"],
-            {"OMP": "1"},
-        ),
+        *DDP_AND_COMPILE,
     ],
-    "cyclegan": [
-        ("recipe as shipped (4 workers, eager, NCHW, fused Adam)", [], {}),
-        ("for-loop Adam (the reference's)", FOR_LOOP, {}),
-        ("+ channels_last", ["--speed.channels_last", "true"], {}),
-        ("for-loop Adam + channels_last", [*FOR_LOOP, "--speed.channels_last", "true"], {}),
-        ("2 workers", ["--data.num_workers", "2"], {}),
-        ("0 workers (decode in the training process)", ["--data.num_workers", "0"], {}),
-        ("2 processes, `gan_ddp`", ["--trainer.devices", "2", "--trainer.strategy", "gan_ddp"], {"OMP": "1"}),
-        ("+ compile (inductor; compiled during the warm-up)", ["--speed.compile", "true"], {}),
-        (
-            "2 processes, `ddp_find_unused_parameters_true`",
-            ["--trainer.devices", "2", "--trainer.strategy", "ddp_find_unused_parameters_true"],
-            {"OMP": "1"},
-        ),
-    ],
+    "cyclegan": [*SHIPPED, *LAYOUT, *WORKERS, *DDP_AND_COMPILE],
 }
 
 
