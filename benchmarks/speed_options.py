@@ -42,15 +42,10 @@ REFERENCE = {"pix2pix": 0.98, "cyclegan": 0.070}  # shared/docs/reference.md (f)
 RECIPES = {"pix2pix": "configs/pix2pix/facades.yaml", "cyclegan": "configs/cyclegan/horse2zebra.yaml"}
 
 
-def adam(fused: bool) -> list[str]:
-    """Return the CLI overrides that set ``fused`` on both Adam optimizers (the recipes ship ``fused: true``)."""
-    value = "true" if fused else "false"
-    return [
-        arg for name in ("optimizer_g", "optimizer_d") for arg in (f"--model.init_args.{name}.init_args.fused", value)
-    ]
-
-
-FOR_LOOP = adam(fused=False)  # torch.optim.Adam's CPU default, and the reference implementations' optimizer
+# torch.optim.Adam's CPU default and the reference implementations' optimizer (the recipes ship ``fused: true``)
+FOR_LOOP = [
+    arg for name in ("optimizer_g", "optimizer_d") for arg in (f"--model.init_args.{name}.init_args.fused", "false")
+]
 Variant = tuple[str, list[str], dict[str, str]]  # name, CLI overrides, environment ({"OMP": threads})
 SHIPPED: list[Variant] = [
     ("recipe as shipped (4 workers, eager, NCHW, fused Adam)", [], {}),

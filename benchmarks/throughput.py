@@ -92,6 +92,8 @@ def plain_loop(model, datamodule, iters: int, warmup: int) -> float:
         done += index >= warmup
         if done == iters:
             break
+    if not done:
+        raise SystemExit(f"--plain_loop: the loader gave no batch after the {warmup} warm-up ones; lower --warmup")
     return done / (time.perf_counter() - start)
 
 
