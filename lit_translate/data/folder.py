@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lit_translate.data.io import check_channels, find_images, load_image
-from lit_translate.data.transforms import build_transform
+from lit_translate.data.transforms import to_tensor
 
 
 class ImageFolderDataset(Dataset):
@@ -48,7 +48,6 @@ class ImageFolderDataset(Dataset):
             folder, option, "a folder of input images", keep_broken_links=keep_broken_links, recursive=recursive
         )
         self.channels = channels
-        self.transform = build_transform(0, 0, False, False, False, train=False, paired=False)
         self.skipped: list[tuple[Path, str]] = []
 
     @property
@@ -68,5 +67,4 @@ class ImageFolderDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         """Load image ``index`` as ``{"A": (C, H, W) tensor in [-1, 1], "A_path": str}``."""
         path = self.paths[index]
-        image = self.transform(image=load_image(path, self.channels))["image"]
-        return {"A": image, "A_path": str(path)}
+        return {"A": to_tensor(load_image(path, self.channels)), "A_path": str(path)}

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from lit_translate.choices import resolve_choice
 from lit_translate.data.io import find_images, load_image
 from lit_translate.data.sampling import ShardedSampler, SharedEpoch, mix_seed, sample_seed
-from lit_translate.data.transforms import build_transform
+from lit_translate.data.transforms import to_tensor
 from lit_translate.labels import joint_label
 
 _INTERPOLATIONS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
@@ -63,7 +63,6 @@ class StarGANTransform:
         self.image_size, self.crop_size, self.flip = image_size, crop_size, flip
         self.interpolation = interpolation
         self._resample = resolve_choice("interpolation", interpolation, _INTERPOLATIONS)
-        self._normalise = build_transform(0, 0, False, False, False, train=False, paired=False)
 
     def __call__(self, image: np.ndarray, seed: int, path: str = "image") -> Tensor:
         """Transform one image.
@@ -85,7 +84,7 @@ class StarGANTransform:
         if self.crop_size is not None:
             pil = pil.crop(self._crop_box(pil.width, pil.height, path))
         pil = pil.resize((self.image_size, self.image_size), self._resample)
-        return self._normalise(image=np.asarray(pil))["image"]
+        return to_tensor(np.asarray(pil))
 
     def _crop_box(self, width: int, height: int, path: str) -> tuple[int, int, int, int]:
         """Return the centre crop box ``(left, top, right, bottom)`` with torchvision's rounding."""

@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -33,6 +32,7 @@ from lit_translate.choices import resolve_choice
 from lit_translate.data.io import check_channels, convert_channels, load_image, read_problem
 from lit_translate.data.sampling import SharedEpoch, sample_seed
 from lit_translate.data.synthetic_sr import SyntheticHR
+from lit_translate.data.transforms import to_tensor
 from lit_translate.resize import RESAMPLERS
 
 CONTEXT = 3
@@ -42,11 +42,6 @@ Pair = tuple[Path, Path | None]
 """``(HR file, pre-made LR file or None)``."""
 
 log = logging.getLogger(__name__)
-
-
-def to_tensor(image: np.ndarray) -> Tensor:
-    """Map a uint8 ``(H, W, C)`` array to a float32 ``(C, H, W)`` tensor in [-1, 1] (the batch contract)."""
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div(127.5).sub(1.0)
 
 
 def image_size(path: Path) -> tuple[int, int]:
