@@ -9,6 +9,7 @@ from the base classes through ``**kwargs``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -148,6 +149,9 @@ class TranslationDataModule(LightningDataModule):
         folder = Path(os.path.commonpath([p.parent for p in paths]))
         return ScanRequest(folder, [(p,) for p in paths], keep=getattr(dataset, "keep", None))
 
+    def check_dataset(self, role: str, dataset: Dataset) -> None:
+        """Check what the scan cannot see once it has kept the good files (default: nothing); raise to refuse."""
+
     # ------------------------------------------------------------------------------------------------ datasets
     def dataset(self, role: str) -> Dataset:
         """Return the (cached) dataset of ``role``: ``"train"``, ``"val"``, ``"test"`` or ``"predict"``.
@@ -159,9 +163,11 @@ class TranslationDataModule(LightningDataModule):
             dataset = self.predict_dataset() if role == "predict" else self.build_dataset(role)
             request = self.scan_request(role, dataset)
             if request is not None:
+                request = dataclasses.replace(request, role=request.role or role)
                 world, rank = self._replicas()
                 outcome = scan.shared_scan(request, self.skip_unreadable, world, rank, self.trainer)
                 scan.apply_outcome(outcome, request, log_lines=rank == 0)
+            self.check_dataset(role, dataset)
             self.datasets[role] = dataset
         return self.datasets[role]
 

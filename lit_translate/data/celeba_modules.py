@@ -93,7 +93,7 @@ class CelebADataModule(MultiDomainDataModule):
         dataset = CelebADataset(image_dir, attr_path, self.selected_attrs, split, transform, **options)
         counts = ", ".join(f"{name} {count}" for name, count in zip(self.selected_attrs, dataset.attribute_counts))
         self.log_rank_zero(logging.INFO, f"CelebA {role} ({split}): {len(dataset)} images; with {counts}")
-        return self.drop_unreadable(dataset, image_dir)
+        return dataset
 
     @override
     def build_dataset(self, role: str) -> Dataset:
@@ -166,7 +166,6 @@ class CelebARaFDDataModule(CelebADataModule):
         rafd = DomainFolderDataset(
             self.rafd_folder(), split, list(self.domains), transform, **self.dataset_options(role)
         )
-        rafd = self.drop_unreadable(rafd, self.rafd_folder() / split)
         counts = ", ".join(f"{name} {count}" for name, count in zip(self.domains, rafd.domain_counts))
         self.log_rank_zero(logging.INFO, f"RaFD {role} ({split}): {len(rafd)} images ({counts})")
         return ConcatDataset([MaskedLabelDataset(celeba, 0, self.dims), MaskedLabelDataset(rafd, 1, self.dims)])

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import torch
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from lit_translate.data.transforms import to_uint8
@@ -25,17 +20,13 @@ SKIP_HINT = ", or pass --data.init_args.skip_unreadable true to skip unreadable 
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _READ_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
-_VERIFY_THREADS = 8
-_MAX_EXAMPLES = 5
-_Item = TypeVar("_Item")
-log = logging.getLogger(__name__)
 
 
 class _StrictTruncation:
     """Context manager that keeps ``ImageFile.LOAD_TRUNCATED_IMAGES`` off while images are decoded.
 
     The flag is process-global and any imported code may turn it on, which makes Pillow pad a truncated file
-    with gray instead of failing. Loads can run in several threads (``find_unreadable``), so the first active
+    with gray instead of failing. Loads can run in several threads (the set-up scan's), so the first active
     load forces the flag off and the last one restores the previous value.
     """
 
@@ -222,72 +213,6 @@ def decode_problem(path: str | Path) -> str | None:
     except _READ_ERRORS as err:
         return read_problem(path, err)
     return None
-
-
-def find_unreadable(paths: Sequence[Path]) -> list[tuple[Path, str]]:
-    """Fully decode every file and list those that fail, with the reason (see ``read_problem``).
-
-    Decoding runs in a thread pool: Pillow releases the GIL while it decodes.
-
-    Args:
-        paths: The files to check.
-
-    Returns:
-        ``(path, reason)`` of each unreadable file, in the order of ``paths``.
-    """
-    with ThreadPoolExecutor(max_workers=min(_VERIFY_THREADS, os.cpu_count() or 1)) as pool:
-        problems = list(pool.map(decode_problem, paths))
-    return [(path, reason) for path, reason in zip(paths, problems) if reason is not None]
-
-
-def drop_unreadable(
-    items: list[_Item], files: Callable[[_Item], Iterable[Path]], folder: Path
-) -> tuple[list[_Item], list[tuple[Path, str]]]:
-    """Remove the items (images or pairs) of which any file cannot be decoded.
-
-    Args:
-        items: The dataset's items, e.g. paths or ``(path_a, path_b)`` pairs.
-        files: The files of one item.
-        folder: The folder the items come from, for the error message.
-
-    Returns:
-        The readable items (in order) and ``(path, reason)`` of each unreadable file.
-
-    Raises:
-        ValueError: No item is left; the message gives up to 5 files with their reasons.
-    """
-    unique = list(dict.fromkeys(path for item in items for path in files(item)))
-    skipped = find_unreadable(unique)
-    bad = {path for path, _ in skipped}
-    kept = [item for item in items if not any(path in bad for path in files(item))]
-    if not kept:
-        raise ValueError(
-            f"every image in {folder} is unreadable ({len(skipped)} of {len(unique)} files; skip_unreadable cannot "
-            f"leave an empty dataset, remove or replace them): {_examples(skipped, folder)}"
-        )
-    return kept, skipped
-
-
-def warn_skipped(skipped: list[tuple[Path, str]], total: int, kept: str, folder: Path) -> None:
-    """Log one WARNING (on global rank 0) with the number of skipped files and up to 5 examples.
-
-    Args:
-        skipped: ``(path, reason)`` of each skipped file (nothing is logged when empty).
-        total: The number of files checked.
-        kept: What is left, e.g. ``"398 pairs"``.
-        folder: The folder the files come from; example names are given relative to it.
-    """
-    if skipped and getattr(rank_zero_only, "rank", 0) == 0:
-        log.warning(
-            f"skipped {len(skipped)} of {total} unreadable files in {folder} ({kept} left): "
-            f"{_examples(skipped, folder)}"
-        )
-
-
-def _examples(skipped: list[tuple[Path, str]], folder: Path) -> str:
-    """Format up to 5 ``name (reason)`` entries, names relative to ``folder``."""
-    names = [f"{os.path.relpath(path, folder)} ({reason})" for path, reason in skipped[:_MAX_EXAMPLES]]
-    return ", ".join(names) + (", ..." if len(skipped) > _MAX_EXAMPLES else "")
 
 
 def _pil_to_array(img: Image.Image, channels: int) -> np.ndarray:

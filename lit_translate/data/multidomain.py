@@ -132,6 +132,7 @@ class LabelledImageDataset(Dataset):
         if labels.ndim != 2 or labels.shape[0] != len(paths):
             raise ValueError(f"labels must be ({len(paths)}, c_dim) for {len(paths)} paths; got {tuple(labels.shape)}")
         self.paths, self.labels = list(paths), labels.float()
+        self.skipped: list[tuple[Path, str]] = []
         self.transform = transform or StarGANTransform()
         self.seed, self.epoch_counter = seed, epoch_counter
 
@@ -144,6 +145,16 @@ class LabelledImageDataset(Dataset):
     def epoch(self) -> int:
         """Return the current epoch (from the shared counter, 0 without one)."""
         return 0 if self.epoch_counter is None else self.epoch_counter.value
+
+    def keep(self, indices: list[int], skipped: list[tuple[Path, str]]) -> None:
+        """Keep only the items ``indices`` (the set-up scan's ``skip_unreadable``); ``skipped`` lists the bad files.
+
+        Every per-item list of a subclass follows (``targets`` of the domain folders, ``filenames`` of CelebA).
+        """
+        self.paths, self.labels, self.skipped = [self.paths[i] for i in indices], self.labels[indices], skipped
+        for name in ("targets", "filenames"):
+            if hasattr(self, name):
+                setattr(self, name, [getattr(self, name)[i] for i in indices])
 
     def __len__(self) -> int:
         """Return the number of images."""

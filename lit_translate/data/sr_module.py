@@ -18,16 +18,18 @@ matched to its HR file by stem plus ``lr_suffix`` (DIV2K: ``0001.png`` -> ``0001
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from torch.utils.data import Dataset
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
 from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, TranslationDataModule, check_root
-from lit_translate.data.io import SKIP_HINT, drop_unreadable, find_images, warn_skipped
+from lit_translate.data.io import SKIP_HINT, find_images
+from lit_translate.data.sampling import seeded_split
+from lit_translate.data.scan import ScanRequest
 from lit_translate.data.sr import Pair, SRDataset, check_sr_sizes
 from lit_translate.data.synthetic_sr import SyntheticHR
 from lit_translate.resize import RESAMPLERS
@@ -131,10 +133,24 @@ class SRDataModule(TranslationDataModule):
             size = self.synthetic_size if train else SYNTHETIC_EVAL_SIZE
             return SRDataset(SyntheticHR(size, split=role, canvas=self.synthetic_canvas), **options)
         hint = "" if self.skip_unreadable else SKIP_HINT
-        dataset = SRDataset(self.pairs(role), hint=hint, cache=self.cache_images and train, **options)
-        if not train:
-            self._check_eval_batch(dataset, role)
-        return dataset
+        return SRDataset(self.pairs(role), hint=hint, cache=self.cache_images and train, check=False, **options)
+
+    @override
+    def scan_request(self, role: str, dataset: Dataset) -> ScanRequest | None:
+        """Scan every HR (and pre-made LR) file, with the patch and LR size checks of :class:`SRDataset`."""
+        if not isinstance(dataset, SRDataset) or isinstance(dataset.source, SyntheticHR):
+            return super().scan_request(role, dataset)
+        units = [(hr,) if lr is None else (hr, lr) for hr, lr in dataset.source]
+        folder = Path(os.path.commonpath([hr.parent for hr, _ in dataset.source]))
+        return ScanRequest(folder, units, size_problem=dataset.header_problem, keep=dataset.keep)
+
+    @override
+    def check_dataset(self, role: str, dataset: Dataset) -> None:
+        """After the scan: read the kept images' sizes and demand ``val_batch_size`` 1 for mixed evaluation sizes."""
+        if isinstance(dataset, SRDataset) and not isinstance(dataset.source, SyntheticHR):
+            dataset.sizes = dataset.check_sizes()
+            if role != "train":
+                self._check_eval_batch(dataset, role)
 
     @property
     def synthetic(self) -> bool:
@@ -148,11 +164,7 @@ class SRDataModule(TranslationDataModule):
         if subset is not None:
             paths = self._flat_subset(paths, subset, folder)
         lr_folder = self.lr_folder(role, subset is not None)
-        pairs = [(path, None) for path in paths] if lr_folder is None else self._match_lr(paths, lr_folder)
-        if self.skip_unreadable:
-            pairs, skipped = drop_unreadable(pairs, lambda pair: [p for p in pair if p is not None], folder)
-            warn_skipped(skipped, len(paths), f"{len(pairs)} images", folder)
-        return pairs
+        return [(path, None) for path in paths] if lr_folder is None else self._match_lr(paths, lr_folder)
 
     def hr_folder(self, role: str) -> tuple[Path, str | None]:
         """Return the HR folder of ``role`` and, for a flat ``root``, which part of it (``"train"``/``"val"``)."""
@@ -188,15 +200,10 @@ class SRDataModule(TranslationDataModule):
 
     def _flat_subset(self, paths: list[Path], subset: str, folder: Path) -> list[Path]:
         """Split a flat folder's images into train / val by ``val_fraction``, seeded by ``split_seed``."""
-        count = max(1, round(len(paths) * self.val_fraction))
-        if count >= len(paths):
-            raise ValueError(
-                f"{folder} has {len(paths)} images: too few to hold out {self.val_fraction:.0%} for validation; add "
-                f"images or pass --data.val_dir DIR"
-            )
-        order = np.random.default_rng(self.split_seed).permutation(len(paths))
-        held_out = set(order[:count].tolist())
-        chosen = [p for i, p in enumerate(paths) if (i in held_out) == (subset == "val")]
+        kept, held_out = seeded_split(
+            paths, self.val_fraction, self.split_seed, str(folder), "or pass --data.val_dir DIR"
+        )
+        chosen = held_out if subset == "val" else kept
         self.log_rank_zero(
             logging.INFO,
             f"{folder} has no train/ folder: {len(chosen)} of its {len(paths)} images are the {subset} split "
