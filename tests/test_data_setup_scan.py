@@ -193,11 +193,11 @@ def test_data_errors_before_training_are_input_errors(tmp_path):
         SRDataModule(val_dir=str(tmp_path / "val"), val_batch_size=2).setup("validate")
     with pytest.raises(InputError, match="does not exist"):
         SRDataModule(root=str(tmp_path / "missing")).setup("fit")
-    with pytest.raises(InputError, match="contains no images"):
-        ImageFolderDataModule(root=str(tmp_path / "val" / "..")).image_files("test")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match=r"contains no images .*; point --data\.root at a folder of content images"):
+        ImageFolderDataModule(root=str(tmp_path / "empty")).setup("fit")
     with pytest.raises(FileNotFoundError):  # still what it was
         DomainFolderDataModule(root=str(tmp_path / "missing")).setup("fit")
-    (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="contains no images"):
         DomainFolderDataModule(predict_dir=str(tmp_path / "empty")).setup("predict")
 

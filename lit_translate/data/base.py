@@ -22,10 +22,11 @@ from torch.utils.data import DataLoader, Dataset
 from lit_translate import compat
 from lit_translate.data import scan
 from lit_translate.data.folder import ImageFolderDataset
-from lit_translate.data.io import check_channels
+from lit_translate.data.io import MissingDataError, check_channels
 from lit_translate.data.sampling import ShardedSampler, SharedEpoch, build_loader
 from lit_translate.data.scan import ImageHeader, ScanRequest
 from lit_translate.data.transforms import Interpolation, Pipeline, build_transform
+from lit_translate.errors import InputError
 
 SYNTHETIC_EVAL_SIZE = 16
 """Number of validation and of test items of the built-in synthetic sets."""
@@ -34,7 +35,7 @@ ROLES_BY_STAGE = {"fit": ("train", "val"), "validate": ("val",), "test": ("test"
 
 
 def check_root(root: str | Path) -> Path:
-    """Return ``root`` as a Path, or raise a FileNotFoundError saying how to point at a dataset.
+    """Return ``root`` as a Path, or raise a MissingDataError saying how to point at a dataset.
 
     Args:
         root: The configured ``--data.root``.
@@ -44,7 +45,7 @@ def check_root(root: str | Path) -> Path:
     """
     path = Path(root)
     if not path.is_dir():
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"data root {path} does not exist (or is not a directory); pass --data.root DIR pointing at the "
             f"dataset, or leave --data.root unset for the built-in synthetic set"
         )
@@ -112,7 +113,7 @@ class TranslationDataModule(LightningDataModule):
             ("synthetic_size", synthetic_size, 1),
         ):
             if value < low:
-                raise ValueError(f"{key} must be >= {low}, got {value}")
+                raise InputError(f"{key} must be >= {low}, got {value}")
         check_channels(input_channels, "input_channels")
         self.root, self.predict_dir = root, predict_dir
         self.input_channels = input_channels
@@ -174,7 +175,7 @@ class TranslationDataModule(LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         """Create (and so validate) the datasets of ``stage``; all of fit/test when ``stage`` is None."""
         if stage is not None and stage not in ROLES_BY_STAGE:
-            raise ValueError(f"stage must be one of {sorted(ROLES_BY_STAGE)} or None, got {stage!r}")
+            raise InputError(f"stage must be one of {sorted(ROLES_BY_STAGE)} or None, got {stage!r}")
         if stage != "predict":  # predict needs predict_dir only, not the training data
             if self.root is None:
                 self.log_rank_zero(logging.INFO, "no --data.root given: using the built-in synthetic dataset")
@@ -206,7 +207,7 @@ class TranslationDataModule(LightningDataModule):
         if self.has_split("val"):
             return "val"
         if not self.has_split(test):
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"no validation split under {self.root}: neither 'val' nor {test!r} exists; add one, or set "
                 f"--data.val_split to an existing split"
             )
@@ -221,7 +222,7 @@ class TranslationDataModule(LightningDataModule):
     def predict_dataset(self) -> Dataset:
         """Create the predict dataset, or raise an error telling how to configure it."""
         if self.predict_dir is None:
-            raise ValueError("predict needs input images: pass --data.predict_dir DIR (a folder of images)")
+            raise InputError("predict needs input images: pass --data.predict_dir DIR (a folder of images)")
         return ImageFolderDataset(self.predict_dir, channels=self.input_channels, keep_broken_links=True)
 
     # ------------------------------------------------------------------------------------------------- loaders

@@ -26,6 +26,7 @@ from lit_translate.data.multidomain import DomainFolderDataset, StarGANTransform
 from lit_translate.data.sampling import SharedEpoch, sample_seed
 from lit_translate.data.scan import ScanRequest
 from lit_translate.data.synthetic import random_layout
+from lit_translate.errors import InputError
 
 SYNTHETIC_DOMAINS: dict[str, tuple[tuple[int, int, int], tuple[tuple[int, int, int], ...]]] = {
     "red": ((30, 30, 45), ((235, 60, 50), (250, 130, 110), (170, 30, 30), (255, 170, 60))),
@@ -65,7 +66,7 @@ class SyntheticDomains(Dataset):
         epoch_counter: SharedEpoch | None = None,
     ) -> None:
         if size < 1 or canvas < 16:
-            raise ValueError(f"SyntheticDomains needs size >= 1 and canvas >= 16; got {size} and {canvas}")
+            raise InputError(f"SyntheticDomains needs size >= 1 and canvas >= 16; got {size} and {canvas}")
         self.size, self.split, self.canvas = size, split, canvas
         self.transform = transform or StarGANTransform(canvas)
         self.seed, self.epoch_counter = seed, epoch_counter
@@ -148,7 +149,7 @@ class MultiDomainDataModule(TranslationDataModule):
     ) -> None:
         super().__init__(**kwargs)
         if self.input_channels != 3:
-            raise ValueError(f"multi-domain data are RGB: input_channels must be 3, got {self.input_channels}")
+            raise InputError(f"multi-domain data are RGB: input_channels must be 3, got {self.input_channels}")
         StarGANTransform(image_size, crop_size, flip, interpolation)  # validates the sizes and interpolation
         self.image_size, self.crop_size, self.flip = image_size, crop_size, flip
         self.interpolation, self.predict_resize = interpolation, predict_resize
@@ -214,7 +215,7 @@ class DomainFolderDataModule(MultiDomainDataModule):
         super().__init__(**kwargs)
         self.save_hyperparameters()
         if domains is not None and (not domains or len(set(domains)) != len(domains)):
-            raise ValueError(f"domains must be distinct folder names, at least one; got {domains}")
+            raise InputError(f"domains must be distinct folder names, at least one; got {domains}")
         self._domains = tuple(domains) if domains is not None else None
 
     @property

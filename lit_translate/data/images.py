@@ -21,10 +21,11 @@ from torch.utils.data import Dataset
 from typing_extensions import override
 
 from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, TranslationDataModule, check_root
-from lit_translate.data.io import SKIP_HINT, check_channels, find_images, load_image
+from lit_translate.data.io import SKIP_HINT, MissingDataError, check_channels, find_images, load_image
 from lit_translate.data.sampling import seeded_split
 from lit_translate.data.synthetic import SyntheticPairs
 from lit_translate.data.transforms import to_tensor
+from lit_translate.errors import InputError
 
 Item = dict[str, torch.Tensor | str]
 
@@ -173,7 +174,7 @@ class ImageFolderDataModule(TranslationDataModule):
         **kwargs: The :class:`~lit_translate.data.base.TranslationDataModule` arguments.
 
     Raises:
-        ValueError: ``image_size`` < 1 or ``val_fraction`` outside (0, 1); at setup, a folder without images (the
+        InputError: ``image_size`` < 1 or ``val_fraction`` outside (0, 1); at setup, a folder without images (the
             message names it) or a split that leaves no training or no validation image.
     """
 
@@ -181,9 +182,9 @@ class ImageFolderDataModule(TranslationDataModule):
         super().__init__(**kwargs)
         self.save_hyperparameters()
         if image_size < 1:
-            raise ValueError(f"image_size must be >= 1, got {image_size}")
+            raise InputError(f"image_size must be >= 1, got {image_size}")
         if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+            raise InputError(f"val_fraction must be in (0, 1), got {val_fraction}")
         self.image_size, self.val_fraction, self.split_seed = image_size, val_fraction, split_seed
 
     # ------------------------------------------------------------------------------------------------ listing
@@ -194,7 +195,7 @@ class ImageFolderDataModule(TranslationDataModule):
         if train.is_dir() and val.is_dir():
             return train, val
         if self.splits["val"] is not None or val.is_dir():
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"{root} needs both {train.name}/ and {val.name}/ folders for a folder split (found only one); add "
                 f"the missing one, or keep all images in one folder to split them by --data.val_fraction"
             )
@@ -204,7 +205,7 @@ class ImageFolderDataModule(TranslationDataModule):
         """List the image files of ``role`` (``"train"``, ``"val"``, ``"test"``): the one place files are listed.
 
         Raises:
-            ValueError: A folder has no image, or the fraction split leaves a side empty.
+            InputError: A folder has no image, or the fraction split leaves a side empty.
         """
         if role == "test":
             return find_images_recursive(check_root(self.root) / self.splits["test"], "--data.test_split")

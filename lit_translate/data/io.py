@@ -11,12 +11,18 @@ import torch
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from lit_translate.data.transforms import to_uint8
+from lit_translate.errors import InputError
 
 IMG_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 """File extensions accepted as images (compared case-insensitively)."""
 
 SKIP_HINT = ", or pass --data.init_args.skip_unreadable true to skip unreadable files (counted in a warning)"
 """Suffix of the read errors of training datasets: the option that skips unreadable files instead."""
+
+
+class MissingDataError(InputError, FileNotFoundError):
+    """A data folder or file that does not exist: an ``InputError``, still a ``FileNotFoundError`` for old callers."""
+
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _READ_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
@@ -94,25 +100,26 @@ def find_images(
     Raises:
         FileNotFoundError: The folder does not exist or is not a directory; or (unless ``keep_broken_links``)
             an image name is a symbolic link to a missing file: the message names the link and its target.
-        ValueError: The folder holds no image files.
+        InputError: The folder holds no image files.
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"image folder {folder} does not exist (or is not a directory); pass {option} DIR pointing at {expected}"
         )
     paths, broken = _list_images(folder, recursive)
     broken.sort()
     if broken and not keep_broken_links:
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"image {broken[0]} is a symbolic link to {os.readlink(broken[0])}, which does not exist "
             f"({len(broken)} broken link(s) in {folder}); fix or remove the link{hint}"
         )
     paths = sorted(paths + broken)
     if not paths:
         where = f"{folder} (and its sub-folders)" if recursive else str(folder)
-        raise ValueError(
-            f"image folder {where} contains no images; accepted extensions (any case): {', '.join(IMG_EXTENSIONS)}"
+        raise InputError(
+            f"image folder {where} contains no images (accepted extensions, any case: {', '.join(IMG_EXTENSIONS)}); "
+            f"point {option} at {expected}"
         )
     return paths
 
@@ -160,7 +167,7 @@ def load_image(path: str | Path, channels: int, hint: str = "") -> np.ndarray:
         uint8 array of shape ``(H, W, channels)`` in [0, 255].
 
     Raises:
-        ValueError: ``channels`` is not 1 or 3, or the file cannot be decoded (missing, a broken link, empty,
+        InputError: ``channels`` is not 1 or 3, or the file cannot be decoded (missing, a broken link, empty,
             truncated, not an image, an unsupported pixel format, or over Pillow's decompression-bomb limit);
             the message names the file and what to do.
     """
@@ -175,7 +182,7 @@ def load_image(path: str | Path, channels: int, hint: str = "") -> np.ndarray:
             )
         else:
             advice = "Remove or replace the file (it may be truncated, corrupt or not an image)"
-        raise ValueError(f"cannot read image {path}: {read_problem(path, err)}. {advice}{hint}") from err
+        raise InputError(f"cannot read image {path}: {read_problem(path, err)}. {advice}{hint}") from err
 
 
 def _decode(path: str | Path, channels: int) -> np.ndarray:
@@ -220,10 +227,10 @@ def _pil_to_array(img: Image.Image, channels: int) -> np.ndarray:
     if img.mode in _SIXTEEN_BIT_MODES:
         wide = np.asarray(img, dtype=np.int64)
         if wide.min() < 0 or wide.max() > 65535:
-            raise ValueError(f"integer pixel values outside the 16-bit range 0..65535 (mode {img.mode})")
+            raise InputError(f"integer pixel values outside the 16-bit range 0..65535 (mode {img.mode})")
         img = Image.fromarray((wide >> 8).astype(np.uint8), mode="L")
     elif img.mode == "F":
-        raise ValueError("floating-point images (mode F) are not supported; save it as 8- or 16-bit")
+        raise InputError("floating-point images (mode F) are not supported; save it as 8- or 16-bit")
     return convert_channels(np.asarray(img.convert("RGB" if channels == 3 else "L")), channels)
 
 
@@ -238,7 +245,7 @@ def convert_channels(image: np.ndarray, channels: int) -> np.ndarray:
         uint8 array ``(H, W, channels)``.
 
     Raises:
-        ValueError: ``channels`` is not 1 or 3, or the array is not a uint8 image of a supported shape.
+        InputError: ``channels`` is not 1 or 3; ValueError: the array is not a uint8 image of a supported shape.
     """
     check_channels(channels, "channels")
     bad_channels = image.ndim == 3 and image.shape[2] not in (1, 3)
@@ -272,11 +279,11 @@ def save_image(image: torch.Tensor, path: str | Path) -> None:
 
 
 def check_channels(channels: int, key: str) -> None:
-    """Raise a ValueError naming ``key`` unless ``channels`` is 1 or 3.
+    """Raise an InputError naming ``key`` unless ``channels`` is 1 or 3.
 
     Args:
         channels: The configured number of channels.
         key: The option name for the message, e.g. ``"input_channels"``.
     """
     if channels not in (1, 3):
-        raise ValueError(f"{key} must be 1 or 3, got {channels!r}")
+        raise InputError(f"{key} must be 1 or 3, got {channels!r}")

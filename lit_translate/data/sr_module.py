@@ -27,11 +27,12 @@ from typing_extensions import override
 
 from lit_translate.choices import check_choice
 from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, TranslationDataModule, check_root
-from lit_translate.data.io import SKIP_HINT, find_images
+from lit_translate.data.io import SKIP_HINT, MissingDataError, find_images
 from lit_translate.data.sampling import seeded_split
 from lit_translate.data.scan import ScanRequest
 from lit_translate.data.sr import Pair, SRDataset, check_sr_sizes
 from lit_translate.data.synthetic_sr import SyntheticHR
+from lit_translate.errors import InputError
 from lit_translate.resize import RESAMPLERS
 
 ROLES = ("train", "val", "test")
@@ -103,7 +104,7 @@ class SRDataModule(TranslationDataModule):
         check_sr_sizes(scale, gt_size, mod_crop)
         check_choice("resampler", resampler, RESAMPLERS)
         if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"--data.val_fraction must be in (0, 1), got {val_fraction}")
+            raise InputError(f"--data.val_fraction must be in (0, 1), got {val_fraction}")
         self.scale, self.gt_size, self.flip, self.rotate = scale, gt_size, flip, rotate
         self.resampler, self.mod_crop = resampler, mod_crop
         self.dirs = {"train": train_dir, "val": val_dir, "test": test_dir}
@@ -171,14 +172,14 @@ class SRDataModule(TranslationDataModule):
         if self.dirs[role]:
             return Path(self.dirs[role]), None  # type: ignore[arg-type]
         if self.root is None:
-            raise ValueError(
+            raise InputError(
                 f"no HR images for the {role} split: pass {self._option(role)} DIR (or --data.root DIR for all splits)"
             )
         root = check_root(self.root)
         if self.has_split(self.splits["train"]):  # root/<split> folders
             split = self.split_name(role)
             if not self.has_split(split):
-                raise FileNotFoundError(f"no {split!r} folder under {root}; add it or pass {self._option(role)} DIR")
+                raise MissingDataError(f"no {split!r} folder under {root}; add it or pass {self._option(role)} DIR")
             return root / split, None
         return root, role if role != "test" else None
 
@@ -189,7 +190,7 @@ class SRDataModule(TranslationDataModule):
         if self.lr_root is None:
             return None
         if self.dirs[role]:
-            raise ValueError(
+            raise InputError(
                 f"--data.lr_root mirrors --data.root, but the {role} images come from {self._option(role)}; pass "
                 f"--data.{role}_lr_dir DIR for their LR images"
             )
@@ -216,7 +217,7 @@ class SRDataModule(TranslationDataModule):
         by_stem = {p.stem: p for p in find_images(lr_folder, expected="a folder of pre-made LR images")}
         missing = [p for p in paths if p.stem + self.lr_suffix not in by_stem]
         if missing:
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"no pre-made LR image for HR {missing[0]} ({len(missing)} of {len(paths)} missing): expected "
                 f"{lr_folder / (missing[0].stem + self.lr_suffix)}.<png|jpg|...>; check the LR folder and "
                 f"--data.lr_suffix ({self.lr_suffix!r})"
@@ -228,7 +229,7 @@ class SRDataModule(TranslationDataModule):
         sizes = dict(zip(dataset.sizes, [hr for hr, _ in dataset.source]))  # type: ignore[union-attr]
         if self.val_batch_size > 1 and len(sizes) > 1:
             (a, path_a), (b, path_b) = list(sizes.items())[:2]
-            raise ValueError(
+            raise InputError(
                 f"--data.val_batch_size is {self.val_batch_size}, but the {role} images differ in size ({path_a} "
                 f"{a[0]}x{a[1]}, {path_b} {b[0]}x{b[1]} after the mod-crop); whole-image SR evaluation needs "
                 f"--data.val_batch_size 1"

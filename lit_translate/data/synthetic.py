@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lit_translate.choices import check_choice
+from lit_translate.errors import InputError
 
 LABEL_COLOURS = np.array([[0, 0, 170], [255, 85, 0], [0, 200, 80], [255, 255, 0], [0, 220, 255]], np.uint8)
 """Label-map colours of ``SyntheticPairs``: index 0 is the background, 1-4 the shape classes."""
@@ -129,7 +130,7 @@ class SyntheticPairs:
 
     def __init__(self, size: int = 400, split: str = "train", seed: int = 0, canvas: int = 64) -> None:
         if size < 1 or canvas < 16 or seed < 0:
-            raise ValueError(f"SyntheticPairs needs size >= 1, canvas >= 16, seed >= 0; got {size}, {canvas}, {seed}")
+            raise InputError(f"SyntheticPairs needs size >= 1, canvas >= 16, seed >= 0; got {size}, {canvas}, {seed}")
         self.size, self.split, self.seed, self.canvas = size, split, seed, canvas
 
     def __len__(self) -> int:
@@ -214,7 +215,7 @@ class SyntheticUnpaired:
         self, size_a: int = 400, size_b: int = 400, split: str = "train", seed: int = 0, canvas: int = 64
     ) -> None:
         if min(size_a, size_b) < 1 or canvas < 16 or seed < 0:
-            raise ValueError(
+            raise InputError(
                 f"SyntheticUnpaired needs size_a, size_b >= 1, canvas >= 16, seed >= 0; got {size_a}, "
                 f"{size_b}, {canvas}, {seed}"
             )

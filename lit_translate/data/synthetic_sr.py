@@ -14,6 +14,8 @@ import zlib
 
 import numpy as np
 
+from lit_translate.errors import InputError
+
 _SPLIT_BITS = 0xFFFFFFFF
 _STREAM = 7  # separates these images from the other synthetic sets' random streams
 
@@ -30,7 +32,7 @@ class SyntheticHR:
 
     def __init__(self, size: int = 400, split: str = "train", seed: int = 0, canvas: int = 96) -> None:
         if size < 1 or canvas < 16 or seed < 0:
-            raise ValueError(f"SyntheticHR needs size >= 1, canvas >= 16, seed >= 0; got {size}, {canvas}, {seed}")
+            raise InputError(f"SyntheticHR needs size >= 1, canvas >= 16, seed >= 0; got {size}, {canvas}, {seed}")
         self.size, self.split, self.seed, self.canvas = size, split, seed, canvas
 
     def __len__(self) -> int:

@@ -20,6 +20,7 @@ from albumentations.augmentations.crops.transforms import CropSizeError
 from PIL import Image
 
 from lit_translate.choices import resolve_choice
+from lit_translate.errors import InputError
 
 Interpolation = Literal["bicubic", "bilinear", "lanczos", "box", "nearest"]
 """Resize filters (Pillow's); ``"bicubic"`` is the reference's."""
@@ -108,7 +109,7 @@ def build_transform(
         The :class:`Pipeline`.
 
     Raises:
-        ValueError: A size is not positive, ``crop_size > load_size`` with both resize and crop on, or an
+        InputError: A size is not positive, ``crop_size > load_size`` with both resize and crop on, or an
             unknown ``interpolation``.
     """
     _check_sizes(load_size, crop_size, resize, crop)
@@ -128,11 +129,11 @@ def build_transform(
 def _check_sizes(load_size: int, crop_size: int, resize: bool, crop: bool) -> None:
     """Validate the size options that the pipeline will use."""
     if resize and load_size <= 0:
-        raise ValueError(f"load_size must be positive when resize is on, got {load_size}")
+        raise InputError(f"load_size must be positive when resize is on, got {load_size}")
     if crop and crop_size <= 0:
-        raise ValueError(f"crop_size must be positive when crop is on, got {crop_size}")
+        raise InputError(f"crop_size must be positive when crop is on, got {crop_size}")
     if resize and crop and crop_size > load_size:
-        raise ValueError(
+        raise InputError(
             f"crop_size ({crop_size}) is larger than load_size ({load_size}); set crop_size <= load_size, "
             f"or turn resize off to crop from the original image"
         )
@@ -184,6 +185,6 @@ def apply_transform(transform: Pipeline | A.Compose, paths: str, **images: np.nd
     try:
         return transform(**images)
     except (ValueError, CropSizeError) as err:
-        raise ValueError(
+        raise InputError(
             f"cannot transform {paths}: {err}. Check --data.load_size/crop_size/resize/crop against the image size"
         ) from err
