@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import zlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +24,7 @@ from lit_translate.data.folder import ImageFolderDataset
 from lit_translate.data.multidomain import DomainFolderDataset, StarGANTransform, find_domains
 from lit_translate.data.sampling import SharedEpoch, sample_seed
 from lit_translate.data.scan import ScanRequest
-from lit_translate.data.synthetic import random_layout
+from lit_translate.data.synthetic import ProceduralSet, random_layout
 from lit_translate.errors import InputError
 
 SYNTHETIC_DOMAINS: dict[str, tuple[tuple[int, int, int], tuple[tuple[int, int, int], ...]]] = {
@@ -36,7 +35,7 @@ SYNTHETIC_DOMAINS: dict[str, tuple[tuple[int, int, int], tuple[tuple[int, int, i
 """The built-in domains: ``name: (background colour, colours of the four shape kinds)`` (RGB)."""
 
 
-class SyntheticDomains(Dataset):
+class SyntheticDomains(ProceduralSet, Dataset):
     """Procedural multi-domain images (StarGAN demo and tests): the domain is the colour scheme.
 
     Item ``i`` is a layout of 2-5 rectangles and discs (a pure function of ``(split, i)``) drawn in the style of
@@ -65,26 +64,18 @@ class SyntheticDomains(Dataset):
         seed: int = 0,
         epoch_counter: SharedEpoch | None = None,
     ) -> None:
-        if size < 1 or canvas < 16:
-            raise InputError(f"SyntheticDomains needs size >= 1 and canvas >= 16; got {size} and {canvas}")
-        self.size, self.split, self.canvas = size, split, canvas
-        self.transform = transform or StarGANTransform(canvas)
-        self.seed, self.epoch_counter = seed, epoch_counter
+        super().__init__(size, split, seed, canvas)  # seed: the augmentation's (content depends on split only)
+        self.transform, self.epoch_counter = transform or StarGANTransform(canvas), epoch_counter
         self.targets = [i % len(self.domains) for i in range(size)]
         self.labels = torch.nn.functional.one_hot(torch.tensor(self.targets), len(self.domains)).float()
 
-    def __len__(self) -> int:
-        """Return the number of items."""
-        return self.size
-
     def render(self, index: int, domain: int) -> np.ndarray:
         """Draw the layout of item ``index`` in the style of domain ``domain``: uint8 ``(canvas, canvas, 3)``."""
-        if not 0 <= index < self.size:
-            raise IndexError(f"SyntheticDomains index {index} out of range for size {self.size}")
+        self.check_index(index)
         background, colours = SYNTHETIC_DOMAINS[self.domains[domain]]
         image = np.empty((self.canvas, self.canvas, 3), np.uint8)
         image[:] = background
-        rng = np.random.default_rng([zlib.crc32(self.split.encode()), 3, index])  # content seed: (split, index)
+        rng = self.generator(3, index, seeded=False)  # content seed: (split, index)
         for shape in random_layout(rng, self.canvas, len(colours)):
             image[shape.mask(self.canvas)] = colours[shape.label - 1]
         return image
@@ -92,7 +83,7 @@ class SyntheticDomains(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         """Return ``{"A": (3, S, S) in [-1, 1], "A_label": one-hot (3,), "A_path": "synthetic:<split>:<i>"}``."""
         epoch = 0 if self.epoch_counter is None else self.epoch_counter.value
-        path = f"synthetic:{self.split}:{index}"
+        path = self.path(index)
         image = self.transform(self.render(index, self.targets[index]), sample_seed(self.seed, epoch, index), path)
         return {"A": image, "A_label": self.labels[index].clone(), "A_path": path}
 

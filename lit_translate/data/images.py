@@ -23,7 +23,7 @@ from typing_extensions import override
 from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, TranslationDataModule, check_root
 from lit_translate.data.io import SKIP_HINT, MissingDataError, check_channels, find_images, load_image
 from lit_translate.data.sampling import seeded_split
-from lit_translate.data.synthetic import SyntheticPairs
+from lit_translate.data.synthetic import ProceduralSet, SyntheticPairs
 from lit_translate.data.transforms import to_tensor
 from lit_translate.errors import InputError
 
@@ -99,7 +99,7 @@ class ContentImageDataset(Dataset):
         return {"A": to_tensor(image), "A_path": str(path)}
 
 
-class SyntheticContentDataset(Dataset):
+class SyntheticContentDataset(ProceduralSet, Dataset):
     """Built-in content images: the textured "photos" of :class:`~lit_translate.data.synthetic.SyntheticPairs`.
 
     Each image has 2-5 rectangles and discs with striped, dotted and graded textures and dark outlines on a soft
@@ -114,19 +114,16 @@ class SyntheticContentDataset(Dataset):
 
     def __init__(self, size: int, split: str, image_size: int, channels: int = 3) -> None:
         check_channels(channels, "input_channels")
+        super().__init__(size, split, 0, image_size)
         self.source = SyntheticPairs(size, split=split, canvas=image_size)
         self.channels = channels
-
-    def __len__(self) -> int:
-        """Return the number of images."""
-        return len(self.source)
 
     def __getitem__(self, index: int) -> Item:
         """Generate image ``index``: ``{"A": float32 (C, S, S) in [-1, 1], "A_path": "synthetic:<split>:<i>"}``."""
         image = self.source[index][1]
         if self.channels == 1:
             image = np.asarray(Image.fromarray(image).convert("L"))[:, :, None]
-        return {"A": to_tensor(image), "A_path": self.source.path(index)}
+        return {"A": to_tensor(image), "A_path": self.path(index)}
 
 
 def synthetic_style_image(size: int = 256) -> np.ndarray:
