@@ -213,3 +213,13 @@ def count_decodes(monkeypatch) -> list[Path]:
 
     monkeypatch.setattr(image_io, "_decode", counting)
     return decoded
+
+
+def test_a_later_split_s_input_error_comes_with_the_bad_files(tmp_path):
+    for i in range(3):
+        photo(tmp_path / "train" / f"{i}.png")
+    (tmp_path / "train" / "empty.png").write_bytes(b"")
+    photo(tmp_path / "val" / "a.png", 40, 48)
+    photo(tmp_path / "val" / "b.png", 40, 64)
+    with pytest.raises(DataScanError, match=r"(?s)empty\.png: empty.*\n--data\.val_batch_size is 2, but the val images"):
+        SRDataModule(root=str(tmp_path), gt_size=32, val_batch_size=2).setup("fit")

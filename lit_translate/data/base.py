@@ -187,9 +187,11 @@ class TranslationDataModule(LightningDataModule):
                 self.dataset(role)
             except scan.DataScanError as err:  # report the bad files of every split at once
                 problems.append(str(err))
-            except Exception:
+            except Exception as err:
                 if not problems:
                     raise
+                if isinstance(err, InputError):  # e.g. SR's val_batch_size: in the same error as the bad files
+                    problems.append(str(err))
                 break  # the bad files found so far first
         if problems:
             raise scan.DataScanError("\n".join(problems))
