@@ -69,7 +69,8 @@ def test_sr_skip_unreadable_goes_through_the_scan_and_decodes_each_file_once(tmp
     with caplog.at_level(logging.WARNING):
         dataset = dm.dataset("train")
     assert [hr.name for hr, _ in dataset.source] == [f"{i}.png" for i in range(4)]
-    assert len(dataset.sizes) == 4 and sorted(p.name for p, _ in dataset.skipped) == ["cut.jpg", "empty.png", "small.png"]
+    assert len(dataset.sizes) == 4
+    assert sorted(p.name for p, _ in dataset.skipped) == ["cut.jpg", "empty.png", "small.png"]
     assert "skipped 3 of 7 unreadable files" in caplog.text
     assert sorted(decoded) == sorted(p for p in (tmp_path / "train").iterdir() if p.stat().st_size)  # once each
     assert dataset[3]["B"].shape == (3, 32, 32)
@@ -123,7 +124,8 @@ def test_content_images_are_listed_by_the_one_rule(tmp_path):
     os.symlink(tmp_path / "nowhere.png", tmp_path / "photos" / "gone.png")
     dm = ImageFolderDataModule(root=str(tmp_path / "photos"), image_size=16, skip_unreadable=True, val_fraction=0.3)
     dm.setup("fit")
-    assert sorted(p.name for p in dm.dataset("train").paths + dm.dataset("val").paths) == ["a.png", "b.png", "e.png", "f.png"]
+    listed = dm.dataset("train").paths + dm.dataset("val").paths
+    assert sorted(p.name for p in listed) == ["a.png", "b.png", "e.png", "f.png"]
     assert [p.name for p, _ in dm.dataset("train").skipped + dm.dataset("val").skipped] == ["gone.png"]
 
 
@@ -221,5 +223,5 @@ def test_a_later_split_s_input_error_comes_with_the_bad_files(tmp_path):
     (tmp_path / "train" / "empty.png").write_bytes(b"")
     photo(tmp_path / "val" / "a.png", 40, 48)
     photo(tmp_path / "val" / "b.png", 40, 64)
-    with pytest.raises(DataScanError, match=r"(?s)empty\.png: empty.*\n--data\.val_batch_size is 2, but the val images"):
+    with pytest.raises(DataScanError, match=r"(?s)empty\.png: empty.*\n--data\.val_batch_size is 2, but the val "):
         SRDataModule(root=str(tmp_path), gt_size=32, val_batch_size=2).setup("fit")
