@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from lit_translate import compat
 from lit_translate.data import scan
 from lit_translate.data.folder import ImageFolderDataset
-from lit_translate.data.io import MissingDataError, check_channels
+from lit_translate.data.io import MissingDataError, check_channels, check_root
 from lit_translate.data.sampling import ShardedSampler, SharedEpoch, build_loader
 from lit_translate.data.scan import ImageHeader, ScanRequest
 from lit_translate.data.transforms import Interpolation, Pipeline, build_transform
@@ -32,24 +32,6 @@ SYNTHETIC_EVAL_SIZE = 16
 """Number of validation and of test items of the built-in synthetic sets."""
 
 ROLES_BY_STAGE = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}
-
-
-def check_root(root: str | Path) -> Path:
-    """Return ``root`` as a Path, or raise a MissingDataError saying how to point at a dataset.
-
-    Args:
-        root: The configured ``--data.root``.
-
-    Returns:
-        The root folder.
-    """
-    path = Path(root)
-    if not path.is_dir():
-        raise MissingDataError(
-            f"data root {path} does not exist (or is not a directory); pass --data.root DIR pointing at the "
-            f"dataset, or leave --data.root unset for the built-in synthetic set"
-        )
-    return path
 
 
 class TranslationDataModule(LightningDataModule):
@@ -185,14 +167,13 @@ class TranslationDataModule(LightningDataModule):
         for role in ROLES_BY_STAGE[stage] if stage else ("train", "val", "test"):
             try:
                 self.dataset(role)
-            except scan.DataScanError as err:  # report the bad files of every split at once
-                problems.append(str(err))
-            except Exception as err:
-                if not problems:
+            except Exception as err:  # the bad files of every split at once, then at most one other error
+                if not isinstance(err, scan.DataScanError) and not problems:
                     raise
-                if isinstance(err, InputError):  # e.g. SR's val_batch_size: in the same error as the bad files
+                if isinstance(err, (scan.DataScanError, InputError)):  # e.g. SR's val_batch_size after bad files
                     problems.append(str(err))
-                break  # the bad files found so far first
+                if not isinstance(err, scan.DataScanError):
+                    break
         if problems:
             raise scan.DataScanError("\n".join(problems))
 

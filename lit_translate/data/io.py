@@ -58,6 +58,24 @@ class _StrictTruncation:
 _strict_truncation = _StrictTruncation()
 
 
+def check_root(root: str | Path) -> Path:
+    """Return ``root`` as a Path, or raise a MissingDataError saying how to point at a dataset.
+
+    Args:
+        root: The configured ``--data.root``.
+
+    Returns:
+        The root folder.
+    """
+    path = Path(root)
+    if not path.is_dir():
+        raise MissingDataError(
+            f"data root {path} does not exist (or is not a directory); pass --data.root DIR pointing at the "
+            f"dataset, or leave --data.root unset for the built-in synthetic set"
+        )
+    return path
+
+
 def is_image_file(path: str | Path) -> bool:
     """Tell whether a file name has one of the accepted image extensions.
 
