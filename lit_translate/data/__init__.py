@@ -12,7 +12,7 @@ from lit_translate.data.sr import SRDataset
 from lit_translate.data.sr_module import SRDataModule
 from lit_translate.data.synthetic import SyntheticPairs, SyntheticUnpaired
 from lit_translate.data.synthetic_sr import SyntheticHR
-from lit_translate.data.transforms import build_transform, to_uint8
+from lit_translate.data.transforms import build_transform, to_tensor, to_uint8
 from lit_translate.data.unpaired import SyntheticUnpairedDataset, UnpairedDataModule, UnpairedImageDataset
 
 __all__ = [
@@ -44,5 +44,6 @@ __all__ = [
     "load_image",
     "sample_seed",
     "save_image",
+    "to_tensor",
     "to_uint8",
 ]

@@ -9,6 +9,7 @@ from the base classes through ``**kwargs``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -21,33 +22,16 @@ from torch.utils.data import DataLoader, Dataset
 from lit_translate import compat
 from lit_translate.data import scan
 from lit_translate.data.folder import ImageFolderDataset
-from lit_translate.data.io import check_channels
+from lit_translate.data.io import MissingDataError, check_channels, check_root
 from lit_translate.data.sampling import ShardedSampler, SharedEpoch, build_loader
 from lit_translate.data.scan import ImageHeader, ScanRequest
 from lit_translate.data.transforms import Interpolation, Pipeline, build_transform
+from lit_translate.errors import InputError
 
 SYNTHETIC_EVAL_SIZE = 16
 """Number of validation and of test items of the built-in synthetic sets."""
 
 ROLES_BY_STAGE = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}
-
-
-def check_root(root: str | Path) -> Path:
-    """Return ``root`` as a Path, or raise a FileNotFoundError saying how to point at a dataset.
-
-    Args:
-        root: The configured ``--data.root``.
-
-    Returns:
-        The root folder.
-    """
-    path = Path(root)
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"data root {path} does not exist (or is not a directory); pass --data.root DIR pointing at the "
-            f"dataset, or leave --data.root unset for the built-in synthetic set"
-        )
-    return path
 
 
 class TranslationDataModule(LightningDataModule):
@@ -111,7 +95,7 @@ class TranslationDataModule(LightningDataModule):
             ("synthetic_size", synthetic_size, 1),
         ):
             if value < low:
-                raise ValueError(f"{key} must be >= {low}, got {value}")
+                raise InputError(f"{key} must be >= {low}, got {value}")
         check_channels(input_channels, "input_channels")
         self.root, self.predict_dir = root, predict_dir
         self.input_channels = input_channels
@@ -148,6 +132,9 @@ class TranslationDataModule(LightningDataModule):
         folder = Path(os.path.commonpath([p.parent for p in paths]))
         return ScanRequest(folder, [(p,) for p in paths], keep=getattr(dataset, "keep", None))
 
+    def check_dataset(self, role: str, dataset: Dataset) -> None:
+        """Check what the scan cannot see once it has kept the good files (default: nothing); raise to refuse."""
+
     # ------------------------------------------------------------------------------------------------ datasets
     def dataset(self, role: str) -> Dataset:
         """Return the (cached) dataset of ``role``: ``"train"``, ``"val"``, ``"test"`` or ``"predict"``.
@@ -159,16 +146,18 @@ class TranslationDataModule(LightningDataModule):
             dataset = self.predict_dataset() if role == "predict" else self.build_dataset(role)
             request = self.scan_request(role, dataset)
             if request is not None:
+                request = dataclasses.replace(request, role=request.role or role)
                 world, rank = self._replicas()
                 outcome = scan.shared_scan(request, self.skip_unreadable, world, rank, self.trainer)
                 scan.apply_outcome(outcome, request, log_lines=rank == 0)
+            self.check_dataset(role, dataset)
             self.datasets[role] = dataset
         return self.datasets[role]
 
     def setup(self, stage: str | None = None) -> None:
         """Create (and so validate) the datasets of ``stage``; all of fit/test when ``stage`` is None."""
         if stage is not None and stage not in ROLES_BY_STAGE:
-            raise ValueError(f"stage must be one of {sorted(ROLES_BY_STAGE)} or None, got {stage!r}")
+            raise InputError(f"stage must be one of {sorted(ROLES_BY_STAGE)} or None, got {stage!r}")
         if stage != "predict":  # predict needs predict_dir only, not the training data
             if self.root is None:
                 self.log_rank_zero(logging.INFO, "no --data.root given: using the built-in synthetic dataset")
@@ -178,12 +167,13 @@ class TranslationDataModule(LightningDataModule):
         for role in ROLES_BY_STAGE[stage] if stage else ("train", "val", "test"):
             try:
                 self.dataset(role)
-            except scan.DataScanError as err:  # report the bad files of every split at once
-                problems.append(str(err))
-            except Exception:
-                if not problems:
+            except Exception as err:  # the bad files of every split at once, then at most one other error
+                if not isinstance(err, scan.DataScanError) and not problems:
                     raise
-                break  # the bad files found so far first
+                if isinstance(err, (scan.DataScanError, InputError)):  # e.g. SR's val_batch_size after bad files
+                    problems.append(str(err))
+                if not isinstance(err, scan.DataScanError):
+                    break
         if problems:
             raise scan.DataScanError("\n".join(problems))
 
@@ -200,7 +190,7 @@ class TranslationDataModule(LightningDataModule):
         if self.has_split("val"):
             return "val"
         if not self.has_split(test):
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"no validation split under {self.root}: neither 'val' nor {test!r} exists; add one, or set "
                 f"--data.val_split to an existing split"
             )
@@ -215,7 +205,7 @@ class TranslationDataModule(LightningDataModule):
     def predict_dataset(self) -> Dataset:
         """Create the predict dataset, or raise an error telling how to configure it."""
         if self.predict_dir is None:
-            raise ValueError("predict needs input images: pass --data.predict_dir DIR (a folder of images)")
+            raise InputError("predict needs input images: pass --data.predict_dir DIR (a folder of images)")
         return ImageFolderDataset(self.predict_dir, channels=self.input_channels, keep_broken_links=True)
 
     # ------------------------------------------------------------------------------------------------- loaders

@@ -17,8 +17,10 @@ import torch
 from torch import Tensor
 
 from lit_translate.choices import check_choice
+from lit_translate.data.io import MissingDataError
 from lit_translate.data.multidomain import LabelledImageDataset, StarGANTransform
 from lit_translate.data.sampling import SharedEpoch
+from lit_translate.errors import InputError
 
 CELEBA_DEFAULT_ATTRS: tuple[str, ...] = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
 """The reference's default ``selected_attrs`` (``c_dim`` 5)."""
@@ -72,16 +74,16 @@ def parse_celeba_attributes(path: str | Path, selected_attrs: Sequence[str] = CE
 
     Raises:
         FileNotFoundError: The file does not exist.
-        ValueError: A bad count line, an unknown, repeated or missing selected attribute (the message lists the
+        InputError: A bad count line, an unknown, repeated or missing selected attribute (the message lists the
             available ones), a row with the wrong number of values or a value other than 1/-1 (naming the line),
             or a count that differs from the number of rows.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"CelebA attribute file {path} does not exist; pass attr_path (list_attr_celeba.txt)")
+        raise MissingDataError(f"CelebA attribute file {path} does not exist; pass attr_path (list_attr_celeba.txt)")
     lines = path.read_text(encoding="utf-8").splitlines()
     if len(lines) < 2 or not lines[0].strip().isdigit():
-        raise ValueError(f"{path}, line 1 must be the number of images (then a line of attribute names)")
+        raise InputError(f"{path}, line 1 must be the number of images (then a line of attribute names)")
     names = tuple(lines[1].split())
     columns = _attribute_columns(selected_attrs, names, path)
     filenames, labels = [], []
@@ -91,14 +93,14 @@ def parse_celeba_attributes(path: str | Path, selected_attrs: Sequence[str] = CE
             continue
         values = fields[1:]
         if len(values) != len(names) or values.count("1") + values.count("-1") != len(names):  # fast C loops
-            raise ValueError(
+            raise InputError(
                 f"{path}, line {number}: expected a file name and {len(names)} values 1/-1 (one per attribute "
                 f"of line 2); got {len(values)} values: {line.strip()[:80]!r}"
             )
         filenames.append(fields[0])
         labels.append([values[column] == "1" for column in columns])
     if len(filenames) != int(lines[0]):
-        raise ValueError(
+        raise InputError(
             f"{path}: line 1 says {int(lines[0])} images but the file has {len(filenames)} rows; the "
             f"file may be truncated (download it again) or fix the count"
         )
@@ -109,7 +111,7 @@ def parse_celeba_attributes(path: str | Path, selected_attrs: Sequence[str] = CE
 def _attribute_columns(selected_attrs: Sequence[str], names: tuple[str, ...], path: Path) -> list[int]:
     """Return the column of each selected attribute, or raise listing the available names."""
     if not selected_attrs or len(set(selected_attrs)) != len(selected_attrs):
-        raise ValueError(f"selected_attrs must be distinct attribute names, at least one; got {list(selected_attrs)}")
+        raise InputError(f"selected_attrs must be distinct attribute names, at least one; got {list(selected_attrs)}")
     for name in selected_attrs:
         check_choice(f"selected_attrs entry (attributes of {path})", name, names)
     return [names.index(name) for name in selected_attrs]
@@ -157,7 +159,7 @@ class CelebADataset(LabelledImageDataset):
 
     Raises:
         FileNotFoundError: ``image_dir`` or ``attr_path`` is missing.
-        ValueError: See :func:`parse_celeba_attributes`; an empty split; listed images missing from ``image_dir``
+        InputError: See :func:`parse_celeba_attributes`; an empty split; listed images missing from ``image_dir``
             (the count and the first five).
     """
 
@@ -174,7 +176,7 @@ class CelebADataset(LabelledImageDataset):
         attributes = parse_celeba_attributes(attr_path, selected_attrs)
         rows = celeba_split_indices(len(attributes.filenames), split)
         if not rows:
-            raise ValueError(
+            raise InputError(
                 f"the {split!r} split of {attr_path} is empty: the reference split puts the first "
                 f"{CELEBA_TEST_SIZE} shuffled rows in test and the file has {len(attributes.filenames)}"
             )
@@ -195,11 +197,11 @@ class CelebADataset(LabelledImageDataset):
 def _check_listed_images(image_dir: Path, filenames: list[str], attr_path: Path, split: str) -> None:
     """Raise unless every listed file exists in ``image_dir`` (one directory listing, then per-file checks)."""
     if not image_dir.is_dir():
-        raise FileNotFoundError(f"CelebA image folder {image_dir} does not exist; pass image_dir (img_align_celeba)")
+        raise MissingDataError(f"CelebA image folder {image_dir} does not exist; pass image_dir (img_align_celeba)")
     present = {entry.name for entry in os.scandir(image_dir)}
     missing = [name for name in filenames if name not in present and not (image_dir / name).is_file()]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"{len(missing)} of the {len(filenames)} images of the {split!r} split listed in {attr_path} are missing "
             f"from {image_dir}: {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}; point image_dir at "
             f"the folder of all images or use an attribute file that lists only the images present"

@@ -24,6 +24,7 @@ from lit_translate.data.multidomain import (
     find_domains,
 )
 from lit_translate.data.sampling import ShardedSampler
+from lit_translate.errors import InputError
 
 
 class CelebADataModule(MultiDomainDataModule):
@@ -59,7 +60,7 @@ class CelebADataModule(MultiDomainDataModule):
         self.selected_attrs = tuple(selected_attrs) if selected_attrs is not None else CELEBA_DEFAULT_ATTRS
         for role in ("train", "test"):
             if self.splits[role] not in SPLITS:
-                raise ValueError(
+                raise InputError(
                     f"CelebA has the reference's 'train' and 'test' splits only; got {role}_split="
                     f"{self.splits[role]!r}: leave --data.{role}_split unset"
                 )
@@ -72,7 +73,7 @@ class CelebADataModule(MultiDomainDataModule):
     def celeba_files(self) -> tuple[Path, Path]:
         """Return ``(image folder, attribute file)``, or raise naming ``--data.root`` when it is not set."""
         if self.root is None:
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__} needs --data.root, the CelebA folder holding {self.image_dir}/ and "
                 f"{self.attr_path} (there is no built-in synthetic CelebA; the demo uses DomainFolderDataModule)"
             )
@@ -93,7 +94,7 @@ class CelebADataModule(MultiDomainDataModule):
         dataset = CelebADataset(image_dir, attr_path, self.selected_attrs, split, transform, **options)
         counts = ", ".join(f"{name} {count}" for name, count in zip(self.selected_attrs, dataset.attribute_counts))
         self.log_rank_zero(logging.INFO, f"CelebA {role} ({split}): {len(dataset)} images; with {counts}")
-        return self.drop_unreadable(dataset, image_dir)
+        return dataset
 
     @override
     def build_dataset(self, role: str) -> Dataset:
@@ -143,7 +144,7 @@ class CelebARaFDDataModule(CelebADataModule):
     def rafd_folder(self) -> Path:
         """Return ``rafd_root``, or raise naming ``--data.rafd_root``."""
         if self.rafd_root is None:
-            raise ValueError("CelebARaFDDataModule needs --data.rafd_root, the RaFD folder with train/ and test/")
+            raise InputError("CelebARaFDDataModule needs --data.rafd_root, the RaFD folder with train/ and test/")
         return check_root(self.rafd_root)
 
     @property
@@ -166,7 +167,6 @@ class CelebARaFDDataModule(CelebADataModule):
         rafd = DomainFolderDataset(
             self.rafd_folder(), split, list(self.domains), transform, **self.dataset_options(role)
         )
-        rafd = self.drop_unreadable(rafd, self.rafd_folder() / split)
         counts = ", ".join(f"{name} {count}" for name, count in zip(self.domains, rafd.domain_counts))
         self.log_rank_zero(logging.INFO, f"RaFD {role} ({split}): {len(rafd)} images ({counts})")
         return ConcatDataset([MaskedLabelDataset(celeba, 0, self.dims), MaskedLabelDataset(rafd, 1, self.dims)])

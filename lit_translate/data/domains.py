@@ -10,20 +10,22 @@ which the method builds its :class:`~lit_translate.labels.LabelSpace`. CelebA an
 from __future__ import annotations
 
 import logging
-import zlib
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 from typing_extensions import override
 
 from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, TranslationDataModule, check_root
-from lit_translate.data.io import drop_unreadable, find_images, load_image, warn_skipped
-from lit_translate.data.multidomain import DomainFolderDataset, LabelledImageDataset, StarGANTransform, find_domains
+from lit_translate.data.folder import ImageFolderDataset
+from lit_translate.data.multidomain import DomainFolderDataset, StarGANTransform, find_domains
 from lit_translate.data.sampling import SharedEpoch, sample_seed
-from lit_translate.data.synthetic import random_layout
+from lit_translate.data.scan import ScanRequest
+from lit_translate.data.synthetic import ProceduralSet, random_layout
+from lit_translate.errors import InputError
 
 SYNTHETIC_DOMAINS: dict[str, tuple[tuple[int, int, int], tuple[tuple[int, int, int], ...]]] = {
     "red": ((30, 30, 45), ((235, 60, 50), (250, 130, 110), (170, 30, 30), (255, 170, 60))),
@@ -33,7 +35,7 @@ SYNTHETIC_DOMAINS: dict[str, tuple[tuple[int, int, int], tuple[tuple[int, int, i
 """The built-in domains: ``name: (background colour, colours of the four shape kinds)`` (RGB)."""
 
 
-class SyntheticDomains(Dataset):
+class SyntheticDomains(ProceduralSet, Dataset):
     """Procedural multi-domain images (StarGAN demo and tests): the domain is the colour scheme.
 
     Item ``i`` is a layout of 2-5 rectangles and discs (a pure function of ``(split, i)``) drawn in the style of
@@ -62,26 +64,18 @@ class SyntheticDomains(Dataset):
         seed: int = 0,
         epoch_counter: SharedEpoch | None = None,
     ) -> None:
-        if size < 1 or canvas < 16:
-            raise ValueError(f"SyntheticDomains needs size >= 1 and canvas >= 16; got {size} and {canvas}")
-        self.size, self.split, self.canvas = size, split, canvas
-        self.transform = transform or StarGANTransform(canvas)
-        self.seed, self.epoch_counter = seed, epoch_counter
+        super().__init__(size, split, seed, canvas)  # seed: the augmentation's (content depends on split only)
+        self.transform, self.epoch_counter = transform or StarGANTransform(canvas), epoch_counter
         self.targets = [i % len(self.domains) for i in range(size)]
         self.labels = torch.nn.functional.one_hot(torch.tensor(self.targets), len(self.domains)).float()
 
-    def __len__(self) -> int:
-        """Return the number of items."""
-        return self.size
-
     def render(self, index: int, domain: int) -> np.ndarray:
         """Draw the layout of item ``index`` in the style of domain ``domain``: uint8 ``(canvas, canvas, 3)``."""
-        if not 0 <= index < self.size:
-            raise IndexError(f"SyntheticDomains index {index} out of range for size {self.size}")
+        self.check_index(index)
         background, colours = SYNTHETIC_DOMAINS[self.domains[domain]]
         image = np.empty((self.canvas, self.canvas, 3), np.uint8)
         image[:] = background
-        rng = np.random.default_rng([zlib.crc32(self.split.encode()), 3, index])  # content seed: (split, index)
+        rng = self.generator(3, index, seeded=False)  # content seed: (split, index)
         for shape in random_layout(rng, self.canvas, len(colours)):
             image[shape.mask(self.canvas)] = colours[shape.label - 1]
         return image
@@ -89,13 +83,16 @@ class SyntheticDomains(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         """Return ``{"A": (3, S, S) in [-1, 1], "A_label": one-hot (3,), "A_path": "synthetic:<split>:<i>"}``."""
         epoch = 0 if self.epoch_counter is None else self.epoch_counter.value
-        path = f"synthetic:{self.split}:{index}"
+        path = self.path(index)
         image = self.transform(self.render(index, self.targets[index]), sample_seed(self.seed, epoch, index), path)
         return {"A": image, "A_label": self.labels[index].clone(), "A_path": path}
 
 
-class TransformedFolderDataset(Dataset):
-    """The images directly inside a folder through a :class:`StarGANTransform` (predict at the training size).
+class TransformedFolderDataset(ImageFolderDataset):
+    """The images of a folder and its sub-folders through a :class:`StarGANTransform` (predict at the training size).
+
+    :class:`~lit_translate.data.folder.ImageFolderDataset` (the one predict folder: recursive, scanned at set-up)
+    with the evaluation pipeline; kept under this name for old imports.
 
     Args:
         folder: Folder of input images.
@@ -103,17 +100,12 @@ class TransformedFolderDataset(Dataset):
     """
 
     def __init__(self, folder: str | Path, transform: StarGANTransform) -> None:
-        self.paths = find_images(folder, option="--data.predict_dir", expected="a folder of input images")
-        self.transform = transform
+        self.pipeline = transform
+        super().__init__(folder, channels=3, keep_broken_links=True, transform=self.evaluate)
 
-    def __len__(self) -> int:
-        """Return the number of images."""
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
-        """Return ``{"A": (3, S, S) in [-1, 1], "A_path": str}``."""
-        path = str(self.paths[index])
-        return {"A": self.transform(load_image(path, 3), 0, path), "A_path": path}
+    def evaluate(self, image: np.ndarray, path: str) -> torch.Tensor:
+        """Crop and resize one image as in evaluation (no flip)."""
+        return self.pipeline(image, 0, path)
 
 
 class MultiDomainDataModule(TranslationDataModule):
@@ -148,7 +140,7 @@ class MultiDomainDataModule(TranslationDataModule):
     ) -> None:
         super().__init__(**kwargs)
         if self.input_channels != 3:
-            raise ValueError(f"multi-domain data are RGB: input_channels must be 3, got {self.input_channels}")
+            raise InputError(f"multi-domain data are RGB: input_channels must be 3, got {self.input_channels}")
         StarGANTransform(image_size, crop_size, flip, interpolation)  # validates the sizes and interpolation
         self.image_size, self.crop_size, self.flip = image_size, crop_size, flip
         self.interpolation, self.predict_resize = interpolation, predict_resize
@@ -178,18 +170,15 @@ class MultiDomainDataModule(TranslationDataModule):
         parts = getattr(dataset, "datasets", [dataset])  # a ConcatDataset of masked datasets when joint
         return [Path(p) for part in parts for p in getattr(getattr(part, "dataset", part), "paths", [])]
 
-    def drop_unreadable(self, dataset: LabelledImageDataset, folder: Path) -> LabelledImageDataset:
-        """With ``skip_unreadable``, remove the items whose file cannot be decoded (one WARNING); else no-op."""
-        if not self.skip_unreadable:
-            return dataset
-        rows = list(range(len(dataset.paths)))
-        kept, skipped = drop_unreadable(rows, lambda row: (dataset.paths[row],), folder)
-        warn_skipped(skipped, len(rows), f"{len(kept)} images", folder)
-        dataset.paths, dataset.labels = [dataset.paths[r] for r in kept], dataset.labels[kept]
-        for name in ("targets", "filenames"):  # DomainFolderDataset's domain indices, CelebADataset's file names
-            if hasattr(dataset, name):
-                setattr(dataset, name, [getattr(dataset, name)[r] for r in kept])
-        return dataset
+    @override
+    def scan_request(self, role: str, dataset: Dataset) -> ScanRequest | None:
+        """Scan a dataset, or the parts of a joint one (CelebA + RaFD) as one unit list (see ``keep_parts``)."""
+        if not isinstance(dataset, ConcatDataset):
+            return super().scan_request(role, dataset)
+        parts = [getattr(part, "dataset", part) for part in dataset.datasets]
+        paths = [path for part in parts for path in part.paths]
+        folder = Path(os.path.commonpath([p.parent for p in paths]))
+        return ScanRequest(folder, [(p,) for p in paths], keep=lambda kept, skipped: keep_parts(dataset, kept, skipped))
 
     @override
     def predict_dataset(self) -> Dataset:
@@ -217,7 +206,7 @@ class DomainFolderDataModule(MultiDomainDataModule):
         super().__init__(**kwargs)
         self.save_hyperparameters()
         if domains is not None and (not domains or len(set(domains)) != len(domains)):
-            raise ValueError(f"domains must be distinct folder names, at least one; got {domains}")
+            raise InputError(f"domains must be distinct folder names, at least one; got {domains}")
         self._domains = tuple(domains) if domains is not None else None
 
     @property
@@ -242,7 +231,17 @@ class DomainFolderDataModule(MultiDomainDataModule):
         dataset = DomainFolderDataset(self.root, split, list(self.domains), transform, **options)
         counts = ", ".join(f"{name} {count}" for name, count in zip(self.domains, dataset.domain_counts))
         self.log_rank_zero(logging.INFO, f"{role} split {split!r}: {len(dataset)} images ({counts})")
-        return self.drop_unreadable(dataset, Path(self.root) / split)
+        return dataset
+
+
+def keep_parts(dataset: ConcatDataset, indices: list[int], skipped: list[tuple[Path, str]]) -> None:
+    """Keep the items ``indices`` of a concatenation of (masked) labelled datasets: each part keeps its own."""
+    start = 0
+    for part in dataset.datasets:
+        inner, size = getattr(part, "dataset", part), len(part)
+        inner.keep([i - start for i in indices if start <= i < start + size], skipped)
+        start += size
+    dataset.cumulative_sizes = dataset.cumsum(dataset.datasets)
 
 
 __all__ = [

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from lit_translate.data.io import check_channels, find_images, load_image
-from lit_translate.data.transforms import build_transform
+from lit_translate.data.transforms import to_tensor
 
 
 class ImageFolderDataset(Dataset):
@@ -25,6 +27,8 @@ class ImageFolderDataset(Dataset):
         recursive: Include the images of sub-folders. Default True.
         keep_broken_links: List broken symbolic links instead of raising (the DataModule's set-up scan reports
             them with every other bad file). Default False.
+        transform: Maps a loaded uint8 image and its path to the tensor ``"A"`` (e.g. StarGAN's crop and resize
+            to the training size). Default None: ``to_tensor`` at the image's own size.
 
     Attributes:
         folder, paths, relative_paths (``paths[i]`` relative to ``folder``), skipped (see :meth:`keep`).
@@ -41,6 +45,7 @@ class ImageFolderDataset(Dataset):
         option: str = "--data.predict_dir",
         recursive: bool = True,
         keep_broken_links: bool = False,
+        transform: Callable[[np.ndarray, str], torch.Tensor] | None = None,
     ) -> None:
         check_channels(channels, "channels")
         self.folder = Path(folder)
@@ -48,7 +53,7 @@ class ImageFolderDataset(Dataset):
             folder, option, "a folder of input images", keep_broken_links=keep_broken_links, recursive=recursive
         )
         self.channels = channels
-        self.transform = build_transform(0, 0, False, False, False, train=False, paired=False)
+        self.transform = transform
         self.skipped: list[tuple[Path, str]] = []
 
     @property
@@ -68,5 +73,8 @@ class ImageFolderDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         """Load image ``index`` as ``{"A": (C, H, W) tensor in [-1, 1], "A_path": str}``."""
         path = self.paths[index]
-        image = self.transform(image=load_image(path, self.channels))["image"]
-        return {"A": image, "A_path": str(path)}
+        image = load_image(path, self.channels)
+        return {
+            "A": to_tensor(image) if self.transform is None else self.transform(image, str(path)),
+            "A_path": str(path),
+        }

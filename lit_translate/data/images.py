@@ -21,36 +21,29 @@ from torch.utils.data import Dataset
 from typing_extensions import override
 
 from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, TranslationDataModule, check_root
-from lit_translate.data.io import SKIP_HINT, check_channels, drop_unreadable, is_image_file, load_image, warn_skipped
-from lit_translate.data.synthetic import SyntheticPairs
+from lit_translate.data.io import SKIP_HINT, MissingDataError, check_channels, find_images, load_image
+from lit_translate.data.sampling import seeded_split
+from lit_translate.data.synthetic import ProceduralSet, SyntheticPairs
+from lit_translate.data.transforms import to_tensor
+from lit_translate.errors import InputError
 
 Item = dict[str, torch.Tensor | str]
 
 
 def find_images_recursive(folder: str | Path, option: str = "--data.root") -> list[Path]:
-    """List every image file under ``folder`` and its sub-folders, sorted by path.
+    """List every image under ``folder`` and its sub-folders: ``find_images(..., recursive=True)``.
+
+    The package's one listing rule (:func:`~lit_translate.data.io.find_images`): hidden sub-folders are skipped,
+    broken image links are listed so that the set-up scan reports them with every other bad file.
 
     Args:
         folder: The folder to search.
         option: The option to name in the errors. Default ``"--data.root"``.
 
     Returns:
-        The image files (extensions in ``IMG_EXTENSIONS``, any case), sorted.
-
-    Raises:
-        FileNotFoundError: ``folder`` is not a directory.
-        ValueError: No image file under it (the message names the folder).
+        The image files, sorted.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist (or is not a directory); check {option}")
-    paths = sorted(path for path in folder.rglob("*") if is_image_file(path) and path.is_file())
-    if not paths:
-        raise ValueError(
-            f"image folder {folder} contains no images (searched recursively); point {option} at a folder of "
-            f"content images (.png, .jpg, ...)"
-        )
-    return paths
+    return find_images(folder, option, "a folder of content images", keep_broken_links=True, recursive=True)
 
 
 def resize_center_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -76,13 +69,6 @@ def resize_center_crop(image: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(image[top : top + size, left : left + size])
 
 
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """Map a uint8 ``(H, W, C)`` array to a float32 ``(C, H, W)`` tensor in [-1, 1]."""
-    if not image.flags.writeable:  # np.asarray of a PIL image is read-only; torch warns on those
-        image = image.copy()
-    return torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1.0
-
-
 class ContentImageDataset(Dataset):
     """Image files, each resized (shorter side) and centre-cropped to ``image_size``: ``{"A", "A_path"}`` items.
 
@@ -96,6 +82,11 @@ class ContentImageDataset(Dataset):
     def __init__(self, paths: Sequence[Path], image_size: int, channels: int = 3, hint: str = "") -> None:
         check_channels(channels, "input_channels")
         self.paths, self.image_size, self.channels, self.hint = list(paths), image_size, channels, hint
+        self.skipped: list[tuple[Path, str]] = []
+
+    def keep(self, indices: list[int], skipped: list[tuple[Path, str]]) -> None:
+        """Keep only the images ``indices`` (the set-up scan's ``skip_unreadable``); ``skipped`` lists the bad files."""
+        self.paths, self.skipped = [self.paths[i] for i in indices], skipped
 
     def __len__(self) -> int:
         """Return the number of images."""
@@ -108,7 +99,7 @@ class ContentImageDataset(Dataset):
         return {"A": to_tensor(image), "A_path": str(path)}
 
 
-class SyntheticContentDataset(Dataset):
+class SyntheticContentDataset(ProceduralSet, Dataset):
     """Built-in content images: the textured "photos" of :class:`~lit_translate.data.synthetic.SyntheticPairs`.
 
     Each image has 2-5 rectangles and discs with striped, dotted and graded textures and dark outlines on a soft
@@ -123,19 +114,16 @@ class SyntheticContentDataset(Dataset):
 
     def __init__(self, size: int, split: str, image_size: int, channels: int = 3) -> None:
         check_channels(channels, "input_channels")
+        super().__init__(size, split, 0, image_size)
         self.source = SyntheticPairs(size, split=split, canvas=image_size)
         self.channels = channels
-
-    def __len__(self) -> int:
-        """Return the number of images."""
-        return len(self.source)
 
     def __getitem__(self, index: int) -> Item:
         """Generate image ``index``: ``{"A": float32 (C, S, S) in [-1, 1], "A_path": "synthetic:<split>:<i>"}``."""
         image = self.source[index][1]
         if self.channels == 1:
             image = np.asarray(Image.fromarray(image).convert("L"))[:, :, None]
-        return {"A": to_tensor(image), "A_path": self.source.path(index)}
+        return {"A": to_tensor(image), "A_path": self.path(index)}
 
 
 def synthetic_style_image(size: int = 256) -> np.ndarray:
@@ -183,7 +171,7 @@ class ImageFolderDataModule(TranslationDataModule):
         **kwargs: The :class:`~lit_translate.data.base.TranslationDataModule` arguments.
 
     Raises:
-        ValueError: ``image_size`` < 1 or ``val_fraction`` outside (0, 1); at setup, a folder without images (the
+        InputError: ``image_size`` < 1 or ``val_fraction`` outside (0, 1); at setup, a folder without images (the
             message names it) or a split that leaves no training or no validation image.
     """
 
@@ -191,9 +179,9 @@ class ImageFolderDataModule(TranslationDataModule):
         super().__init__(**kwargs)
         self.save_hyperparameters()
         if image_size < 1:
-            raise ValueError(f"image_size must be >= 1, got {image_size}")
+            raise InputError(f"image_size must be >= 1, got {image_size}")
         if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+            raise InputError(f"val_fraction must be in (0, 1), got {val_fraction}")
         self.image_size, self.val_fraction, self.split_seed = image_size, val_fraction, split_seed
 
     # ------------------------------------------------------------------------------------------------ listing
@@ -204,7 +192,7 @@ class ImageFolderDataModule(TranslationDataModule):
         if train.is_dir() and val.is_dir():
             return train, val
         if self.splits["val"] is not None or val.is_dir():
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"{root} needs both {train.name}/ and {val.name}/ folders for a folder split (found only one); add "
                 f"the missing one, or keep all images in one folder to split them by --data.val_fraction"
             )
@@ -214,7 +202,7 @@ class ImageFolderDataModule(TranslationDataModule):
         """List the image files of ``role`` (``"train"``, ``"val"``, ``"test"``): the one place files are listed.
 
         Raises:
-            ValueError: A folder has no image, or the fraction split leaves a side empty.
+            InputError: A folder has no image, or the fraction split leaves a side empty.
         """
         if role == "test":
             return find_images_recursive(check_root(self.root) / self.splits["test"], "--data.test_split")
@@ -224,22 +212,15 @@ class ImageFolderDataModule(TranslationDataModule):
         paths = find_images_recursive(train)
         test = check_root(self.root) / self.splits["test"]
         paths = [path for path in paths if test not in path.parents]  # the root's test/ folder never trains
-        held_out = max(1, round(len(paths) * self.val_fraction))
-        if held_out >= len(paths):
-            raise ValueError(
-                f"{train} has {len(paths)} image(s): val_fraction {self.val_fraction} leaves none for training; "
-                f"add images, lower --data.val_fraction, or add a {train.parent / 'val'} folder"
-            )
-        # The SR DataModule's convention: the same folder and split_seed hold out the same images.
-        order = np.random.default_rng(self.split_seed).permutation(len(paths)).tolist()
-        chosen = sorted(order[:held_out]) if role == "val" else sorted(order[held_out:])
+        fix = f"or add a {train.parent / 'val'} folder"
+        kept, held_out = seeded_split(paths, self.val_fraction, self.split_seed, str(train), fix)
         if role == "val":
             self.log_rank_zero(
                 logging.INFO,
-                f"{train} has no val/ folder next to it: {held_out} of its {len(paths)} images validate "
+                f"{train} has no val/ folder next to it: {len(held_out)} of its {len(paths)} images validate "
                 f"(--data.val_fraction {self.val_fraction}, --data.split_seed {self.split_seed})",
             )
-        return [paths[i] for i in chosen]
+        return held_out if role == "val" else kept
 
     # ----------------------------------------------------------------------------------------------- datasets
     @override
@@ -248,13 +229,8 @@ class ImageFolderDataModule(TranslationDataModule):
         if self.root is None:
             size = self.synthetic_size if role == "train" else SYNTHETIC_EVAL_SIZE
             return SyntheticContentDataset(size, role, self.image_size, self.input_channels)
-        paths = self.image_files(role)
-        if self.skip_unreadable:
-            folder = Path(self.root)
-            paths, skipped = drop_unreadable(paths, lambda path: [path], folder)
-            warn_skipped(skipped, len(paths) + len(skipped), f"{len(paths)} images", folder)
         hint = "" if self.skip_unreadable else SKIP_HINT
-        return ContentImageDataset(paths, self.image_size, self.input_channels, hint)
+        return ContentImageDataset(self.image_files(role), self.image_size, self.input_channels, hint)
 
 
 __all__ = [

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import torch
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from lit_translate.data.transforms import to_uint8
+from lit_translate.errors import InputError
 
 IMG_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 """File extensions accepted as images (compared case-insensitively)."""
@@ -23,19 +19,20 @@ IMG_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".ti
 SKIP_HINT = ", or pass --data.init_args.skip_unreadable true to skip unreadable files (counted in a warning)"
 """Suffix of the read errors of training datasets: the option that skips unreadable files instead."""
 
+
+class MissingDataError(InputError, FileNotFoundError):
+    """A data folder or file that does not exist: an ``InputError``, still a ``FileNotFoundError`` for old callers."""
+
+
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _READ_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
-_VERIFY_THREADS = 8
-_MAX_EXAMPLES = 5
-_Item = TypeVar("_Item")
-log = logging.getLogger(__name__)
 
 
 class _StrictTruncation:
     """Context manager that keeps ``ImageFile.LOAD_TRUNCATED_IMAGES`` off while images are decoded.
 
     The flag is process-global and any imported code may turn it on, which makes Pillow pad a truncated file
-    with gray instead of failing. Loads can run in several threads (``find_unreadable``), so the first active
+    with gray instead of failing. Loads can run in several threads (the set-up scan's), so the first active
     load forces the flag off and the last one restores the previous value.
     """
 
@@ -59,6 +56,24 @@ class _StrictTruncation:
 
 
 _strict_truncation = _StrictTruncation()
+
+
+def check_root(root: str | Path) -> Path:
+    """Return ``root`` as a Path, or raise a MissingDataError saying how to point at a dataset.
+
+    Args:
+        root: The configured ``--data.root``.
+
+    Returns:
+        The root folder.
+    """
+    path = Path(root)
+    if not path.is_dir():
+        raise MissingDataError(
+            f"data root {path} does not exist (or is not a directory); pass --data.root DIR pointing at the "
+            f"dataset, or leave --data.root unset for the built-in synthetic set"
+        )
+    return path
 
 
 def is_image_file(path: str | Path) -> bool:
@@ -103,25 +118,26 @@ def find_images(
     Raises:
         FileNotFoundError: The folder does not exist or is not a directory; or (unless ``keep_broken_links``)
             an image name is a symbolic link to a missing file: the message names the link and its target.
-        ValueError: The folder holds no image files.
+        InputError: The folder holds no image files.
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"image folder {folder} does not exist (or is not a directory); pass {option} DIR pointing at {expected}"
         )
     paths, broken = _list_images(folder, recursive)
     broken.sort()
     if broken and not keep_broken_links:
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"image {broken[0]} is a symbolic link to {os.readlink(broken[0])}, which does not exist "
             f"({len(broken)} broken link(s) in {folder}); fix or remove the link{hint}"
         )
     paths = sorted(paths + broken)
     if not paths:
         where = f"{folder} (and its sub-folders)" if recursive else str(folder)
-        raise ValueError(
-            f"image folder {where} contains no images; accepted extensions (any case): {', '.join(IMG_EXTENSIONS)}"
+        raise InputError(
+            f"image folder {where} contains no images (accepted extensions, any case: {', '.join(IMG_EXTENSIONS)}); "
+            f"point {option} at {expected}"
         )
     return paths
 
@@ -169,7 +185,7 @@ def load_image(path: str | Path, channels: int, hint: str = "") -> np.ndarray:
         uint8 array of shape ``(H, W, channels)`` in [0, 255].
 
     Raises:
-        ValueError: ``channels`` is not 1 or 3, or the file cannot be decoded (missing, a broken link, empty,
+        InputError: ``channels`` is not 1 or 3, or the file cannot be decoded (missing, a broken link, empty,
             truncated, not an image, an unsupported pixel format, or over Pillow's decompression-bomb limit);
             the message names the file and what to do.
     """
@@ -184,7 +200,7 @@ def load_image(path: str | Path, channels: int, hint: str = "") -> np.ndarray:
             )
         else:
             advice = "Remove or replace the file (it may be truncated, corrupt or not an image)"
-        raise ValueError(f"cannot read image {path}: {read_problem(path, err)}. {advice}{hint}") from err
+        raise InputError(f"cannot read image {path}: {read_problem(path, err)}. {advice}{hint}") from err
 
 
 def _decode(path: str | Path, channels: int) -> np.ndarray:
@@ -224,81 +240,15 @@ def decode_problem(path: str | Path) -> str | None:
     return None
 
 
-def find_unreadable(paths: Sequence[Path]) -> list[tuple[Path, str]]:
-    """Fully decode every file and list those that fail, with the reason (see ``read_problem``).
-
-    Decoding runs in a thread pool: Pillow releases the GIL while it decodes.
-
-    Args:
-        paths: The files to check.
-
-    Returns:
-        ``(path, reason)`` of each unreadable file, in the order of ``paths``.
-    """
-    with ThreadPoolExecutor(max_workers=min(_VERIFY_THREADS, os.cpu_count() or 1)) as pool:
-        problems = list(pool.map(decode_problem, paths))
-    return [(path, reason) for path, reason in zip(paths, problems) if reason is not None]
-
-
-def drop_unreadable(
-    items: list[_Item], files: Callable[[_Item], Iterable[Path]], folder: Path
-) -> tuple[list[_Item], list[tuple[Path, str]]]:
-    """Remove the items (images or pairs) of which any file cannot be decoded.
-
-    Args:
-        items: The dataset's items, e.g. paths or ``(path_a, path_b)`` pairs.
-        files: The files of one item.
-        folder: The folder the items come from, for the error message.
-
-    Returns:
-        The readable items (in order) and ``(path, reason)`` of each unreadable file.
-
-    Raises:
-        ValueError: No item is left; the message gives up to 5 files with their reasons.
-    """
-    unique = list(dict.fromkeys(path for item in items for path in files(item)))
-    skipped = find_unreadable(unique)
-    bad = {path for path, _ in skipped}
-    kept = [item for item in items if not any(path in bad for path in files(item))]
-    if not kept:
-        raise ValueError(
-            f"every image in {folder} is unreadable ({len(skipped)} of {len(unique)} files; skip_unreadable cannot "
-            f"leave an empty dataset, remove or replace them): {_examples(skipped, folder)}"
-        )
-    return kept, skipped
-
-
-def warn_skipped(skipped: list[tuple[Path, str]], total: int, kept: str, folder: Path) -> None:
-    """Log one WARNING (on global rank 0) with the number of skipped files and up to 5 examples.
-
-    Args:
-        skipped: ``(path, reason)`` of each skipped file (nothing is logged when empty).
-        total: The number of files checked.
-        kept: What is left, e.g. ``"398 pairs"``.
-        folder: The folder the files come from; example names are given relative to it.
-    """
-    if skipped and getattr(rank_zero_only, "rank", 0) == 0:
-        log.warning(
-            f"skipped {len(skipped)} of {total} unreadable files in {folder} ({kept} left): "
-            f"{_examples(skipped, folder)}"
-        )
-
-
-def _examples(skipped: list[tuple[Path, str]], folder: Path) -> str:
-    """Format up to 5 ``name (reason)`` entries, names relative to ``folder``."""
-    names = [f"{os.path.relpath(path, folder)} ({reason})" for path, reason in skipped[:_MAX_EXAMPLES]]
-    return ", ".join(names) + (", ..." if len(skipped) > _MAX_EXAMPLES else "")
-
-
 def _pil_to_array(img: Image.Image, channels: int) -> np.ndarray:
     """Convert a loaded PIL image to a uint8 ``(H, W, channels)`` array."""
     if img.mode in _SIXTEEN_BIT_MODES:
         wide = np.asarray(img, dtype=np.int64)
         if wide.min() < 0 or wide.max() > 65535:
-            raise ValueError(f"integer pixel values outside the 16-bit range 0..65535 (mode {img.mode})")
+            raise InputError(f"integer pixel values outside the 16-bit range 0..65535 (mode {img.mode})")
         img = Image.fromarray((wide >> 8).astype(np.uint8), mode="L")
     elif img.mode == "F":
-        raise ValueError("floating-point images (mode F) are not supported; save it as 8- or 16-bit")
+        raise InputError("floating-point images (mode F) are not supported; save it as 8- or 16-bit")
     return convert_channels(np.asarray(img.convert("RGB" if channels == 3 else "L")), channels)
 
 
@@ -313,7 +263,7 @@ def convert_channels(image: np.ndarray, channels: int) -> np.ndarray:
         uint8 array ``(H, W, channels)``.
 
     Raises:
-        ValueError: ``channels`` is not 1 or 3, or the array is not a uint8 image of a supported shape.
+        InputError: ``channels`` is not 1 or 3; ValueError: the array is not a uint8 image of a supported shape.
     """
     check_channels(channels, "channels")
     bad_channels = image.ndim == 3 and image.shape[2] not in (1, 3)
@@ -347,11 +297,11 @@ def save_image(image: torch.Tensor, path: str | Path) -> None:
 
 
 def check_channels(channels: int, key: str) -> None:
-    """Raise a ValueError naming ``key`` unless ``channels`` is 1 or 3.
+    """Raise an InputError naming ``key`` unless ``channels`` is 1 or 3.
 
     Args:
         channels: The configured number of channels.
         key: The option name for the message, e.g. ``"input_channels"``.
     """
     if channels not in (1, 3):
-        raise ValueError(f"{key} must be 1 or 3, got {channels!r}")
+        raise InputError(f"{key} must be 1 or 3, got {channels!r}")

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from lit_translate.choices import check_choice
-from lit_translate.data.io import find_images
+from lit_translate.data.io import MissingDataError, find_images
+from lit_translate.errors import InputError
 
 LAYOUTS = ("auto", "aligned", "folders")
 
@@ -29,12 +30,12 @@ def find_pair_layout(root: str | Path, split: str, layout: str = "auto") -> tupl
 
     Raises:
         FileNotFoundError: The root or the split is missing; the message lists where it looked.
-        ValueError: Unknown ``layout``.
+        InputError: Unknown ``layout``.
     """
     check_choice("layout", layout, LAYOUTS)
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"data root {root} does not exist; pass --data.root DIR pointing at a paired dataset, or leave "
             f"--data.root unset for the built-in synthetic set"
         )
@@ -48,7 +49,7 @@ def find_pair_layout(root: str | Path, split: str, layout: str = "auto") -> tupl
         if all(folder.is_dir() for folder in folders):
             return kind, folders
     looked = "; ".join(" + ".join(str(f) for f in folders) + f" ({kind})" for kind, folders in candidates)
-    raise FileNotFoundError(
+    raise MissingDataError(
         f"split {split!r} not found under {root} with layout {layout!r}; looked for: {looked}. Aligned means "
         f"A|B side-by-side images in root/<split>/, folders means matching file names in two folders"
     )
@@ -69,11 +70,11 @@ def split_aligned(image: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.n
         ``(H, W // 2, C)`` and ``(H, W - W // 2, C)`` views.
 
     Raises:
-        ValueError: The image is narrower than 2 pixels.
+        InputError: The image is narrower than 2 pixels.
     """
     width = image.shape[1]
     if width < 2:
-        raise ValueError(f"aligned image {path} is {width} pixel wide; an A|B image needs at least 2 columns")
+        raise InputError(f"aligned image {path} is {width} pixel wide; an A|B image needs at least 2 columns")
     return image[:, : width // 2], image[:, width // 2 :]
 
 
@@ -114,13 +115,13 @@ def match_pairs(
 
     Raises:
         FileNotFoundError: A broken symbolic link (unless ``keep_broken_links``); the message names it.
-        ValueError: A name exists on one side only (up to 5 such names per side are listed).
+        InputError: A name exists on one side only (up to 5 such names per side are listed).
     """
     names_a = {p.name: p for p in find_images(folder_a, keep_broken_links=keep_broken_links, hint=hint)}
     names_b = {p.name: p for p in find_images(folder_b, keep_broken_links=keep_broken_links, hint=hint)}
     only_a, only_b = sorted(names_a.keys() - names_b.keys()), sorted(names_b.keys() - names_a.keys())
     if only_a or only_b:
-        raise ValueError(
+        raise InputError(
             f"{folder_a} and {folder_b} must hold the same file names; missing in {folder_b}: "
             f"{only_a[:5]} ({len(only_a)} in all), missing in {folder_a}: {only_b[:5]} ({len(only_b)} in all)"
         )

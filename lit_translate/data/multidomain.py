@@ -23,9 +23,10 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from lit_translate.choices import resolve_choice
-from lit_translate.data.io import find_images, load_image
+from lit_translate.data.io import MissingDataError, find_images, load_image
 from lit_translate.data.sampling import ShardedSampler, SharedEpoch, mix_seed, sample_seed
-from lit_translate.data.transforms import build_transform
+from lit_translate.data.transforms import to_tensor
+from lit_translate.errors import InputError
 from lit_translate.labels import joint_label
 
 _INTERPOLATIONS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
@@ -52,18 +53,17 @@ class StarGANTransform:
         interpolation: ``"bilinear"`` or ``"bicubic"``. Default ``"bilinear"``.
 
     Raises:
-        ValueError: A size is below 1, or an unknown ``interpolation``.
+        InputError: A size is below 1, or an unknown ``interpolation``.
     """
 
     def __init__(
         self, image_size: int = 128, crop_size: int | None = None, flip: bool = False, interpolation: str = "bilinear"
     ) -> None:
         if image_size < 1 or (crop_size is not None and crop_size < 1):
-            raise ValueError(f"image_size and crop_size must be >= 1; got {image_size} and {crop_size}")
+            raise InputError(f"image_size and crop_size must be >= 1; got {image_size} and {crop_size}")
         self.image_size, self.crop_size, self.flip = image_size, crop_size, flip
         self.interpolation = interpolation
         self._resample = resolve_choice("interpolation", interpolation, _INTERPOLATIONS)
-        self._normalise = build_transform(0, 0, False, False, False, train=False, paired=False)
 
     def __call__(self, image: np.ndarray, seed: int, path: str = "image") -> Tensor:
         """Transform one image.
@@ -77,7 +77,7 @@ class StarGANTransform:
             float32 ``(3, image_size, image_size)`` in [-1, 1].
 
         Raises:
-            ValueError: The image is smaller than ``crop_size``.
+            InputError: The image is smaller than ``crop_size``.
         """
         if self.flip and random.Random(seed).random() < 0.5:
             image = image[:, ::-1]
@@ -85,14 +85,14 @@ class StarGANTransform:
         if self.crop_size is not None:
             pil = pil.crop(self._crop_box(pil.width, pil.height, path))
         pil = pil.resize((self.image_size, self.image_size), self._resample)
-        return self._normalise(image=np.asarray(pil))["image"]
+        return to_tensor(np.asarray(pil))
 
     def _crop_box(self, width: int, height: int, path: str) -> tuple[int, int, int, int]:
         """Return the centre crop box ``(left, top, right, bottom)`` with torchvision's rounding."""
         size = self.crop_size
         assert size is not None
         if width < size or height < size:
-            raise ValueError(
+            raise InputError(
                 f"image {path} is {width}x{height}, smaller than the centre crop crop_size={size}; lower crop_size "
                 f"or remove the image"
             )
@@ -133,6 +133,7 @@ class LabelledImageDataset(Dataset):
         if labels.ndim != 2 or labels.shape[0] != len(paths):
             raise ValueError(f"labels must be ({len(paths)}, c_dim) for {len(paths)} paths; got {tuple(labels.shape)}")
         self.paths, self.labels = list(paths), labels.float()
+        self.skipped: list[tuple[Path, str]] = []
         self.transform = transform or StarGANTransform()
         self.seed, self.epoch_counter = seed, epoch_counter
 
@@ -145,6 +146,16 @@ class LabelledImageDataset(Dataset):
     def epoch(self) -> int:
         """Return the current epoch (from the shared counter, 0 without one)."""
         return 0 if self.epoch_counter is None else self.epoch_counter.value
+
+    def keep(self, indices: list[int], skipped: list[tuple[Path, str]]) -> None:
+        """Keep only the items ``indices`` (the set-up scan's ``skip_unreadable``); ``skipped`` lists the bad files.
+
+        Every per-item list of a subclass follows (``targets`` of the domain folders, ``filenames`` of CelebA).
+        """
+        self.paths, self.labels, self.skipped = [self.paths[i] for i in indices], self.labels[indices], skipped
+        for name in ("targets", "filenames"):
+            if hasattr(self, name):
+                setattr(self, name, [getattr(self, name)[i] for i in indices])
 
     def __len__(self) -> int:
         """Return the number of images."""
@@ -171,14 +182,14 @@ def find_domains(folder: str | Path) -> list[str]:
 
     Raises:
         FileNotFoundError: The folder does not exist.
-        ValueError: It has no sub-directories.
+        InputError: It has no sub-directories.
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"domain folder {folder} does not exist; pass root (and split) pointing at it")
+        raise MissingDataError(f"domain folder {folder} does not exist; pass root (and split) pointing at it")
     names = sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
     if not names:
-        raise ValueError(
+        raise InputError(
             f"{folder} has no domain sub-folders; expected one folder of images per domain, e.g. {folder}/cat/, "
             f"{folder}/dog/"
         )
@@ -207,7 +218,7 @@ class DomainFolderDataset(LabelledImageDataset):
 
     Raises:
         FileNotFoundError: The split or a requested domain folder is missing.
-        ValueError: No domain folders, or a domain folder has no images (the message names it).
+        InputError: No domain folders, or a domain folder has no images (the message names it).
     """
 
     def __init__(
@@ -222,7 +233,7 @@ class DomainFolderDataset(LabelledImageDataset):
         folder = Path(root) if split is None else Path(root) / split
         self.domains = list(domains) if domains is not None else find_domains(folder)
         if len(set(self.domains)) != len(self.domains) or not self.domains:
-            raise ValueError(f"domains must be distinct names, at least one; got {self.domains}")
+            raise InputError(f"domains must be distinct names, at least one; got {self.domains}")
         paths: list[Path] = []
         self.targets: list[int] = []
         for index, name in enumerate(self.domains):

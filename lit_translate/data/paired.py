@@ -21,6 +21,7 @@ from lit_translate.data.sampling import SharedEpoch, sample_seed
 from lit_translate.data.scan import ImageHeader, ScanRequest
 from lit_translate.data.synthetic import SyntheticPairs
 from lit_translate.data.transforms import Pipeline, apply_transform, build_transform
+from lit_translate.errors import InputError
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -67,7 +68,7 @@ class _PairedBase(Dataset):
             a, b, a_path, b_path = b, a, b_path, a_path
         a, b = convert_channels(a, self.input_channels), convert_channels(b, self.target_channels)
         if a.shape[:2] != b.shape[:2] and not self.resizes:
-            raise ValueError(
+            raise InputError(
                 f"paired images {a_path} ({a.shape[1]}x{a.shape[0]}) and {b_path} "
                 f"({b.shape[1]}x{b.shape[0]}) differ in size; without a resize (--data.resize true) the two "
                 f"images of a pair must have the same width and height"
@@ -107,7 +108,7 @@ class PairedImageDataset(_PairedBase):
 
     Raises:
         FileNotFoundError: Root or split missing; a broken symbolic link (unless ``keep_broken_links``).
-        ValueError: Empty folder, unmatched file names, bad option values; unreadable files and pairs of two
+        InputError: Empty folder, unmatched file names, bad option values; unreadable files and pairs of two
             sizes without a resize (raised when the item is loaded; the DataModule finds them before training).
     """
 

@@ -1,4 +1,4 @@
-"""Seeds, a worker-shared epoch counter and the rank-sharded, resumable sampler.
+"""Seeds, the seeded train/validation split of one folder, a worker-shared epoch counter and the sampler.
 
 The augmentation of sample ``i`` in epoch ``e`` is seeded from ``(seed, e, i)``: workers and ranks draw
 different indices, so they get different augmentations; a run with the same seed repeats; a resumed run
@@ -8,12 +8,16 @@ repeats the uninterrupted one.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sized
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence, Sized
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from lit_translate.errors import InputError
+
+T = TypeVar("T")
 
 
 def mix_seed(*values: int) -> int:
@@ -45,6 +49,36 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
         A 32-bit seed; different for any change of the three inputs (with overwhelming probability).
     """
     return mix_seed(seed, epoch, index)
+
+
+def seeded_split(items: Sequence[T], fraction: float, seed: int, where: str, fix: str) -> tuple[list[T], list[T]]:
+    """Split one folder's files into training and validation files: the one seeded split of the package.
+
+    ``max(1, round(len(items) * fraction))`` items validate, chosen by a permutation seeded with ``seed``
+    (``--data.split_seed``, independent of ``--data.seed``); both sides keep the order of ``items``, so the
+    same sorted folder and seed always hold out the same files (SR and content-image DataModules).
+
+    Args:
+        items: The folder's files, sorted.
+        fraction: ``--data.val_fraction``, in (0, 1).
+        seed: ``--data.split_seed``.
+        where: The folder, for the error.
+        fix: What to do instead, for the error (e.g. ``"or pass --data.val_dir DIR"``).
+
+    Returns:
+        ``(training items, validation items)``.
+
+    Raises:
+        InputError: The split leaves no training item.
+    """
+    held_out = max(1, round(len(items) * fraction))
+    if held_out >= len(items):
+        raise InputError(
+            f"{where} has {len(items)} image(s): --data.val_fraction {fraction} leaves none for training; add "
+            f"images, lower --data.val_fraction {fix}"
+        )
+    order = np.random.default_rng(seed).permutation(len(items)).tolist()
+    return [items[i] for i in sorted(order[held_out:])], [items[i] for i in sorted(order[:held_out])]
 
 
 class SharedEpoch:

@@ -71,6 +71,8 @@ class ScanRequest:
             ``skip_unreadable`` drops some. Default None: the split cannot drop units (bad files are an error).
         note: Given the headers of every unit without problems, return a line to log once at set-up (e.g. how
             many aligned images are not 2:1), or None. Default None.
+        role: The split's role (``"train"``, ``"val"``, ``"test"``, ``"predict"``), named in the messages so that
+            the errors of several splits read apart (set by ``TranslationDataModule.dataset``). Default ``""``.
     """
 
     folder: Path
@@ -79,6 +81,14 @@ class ScanRequest:
     size_problem: SizeCheck | None = None
     keep: Callable[[list[int], list[tuple[Path, str]]], None] | None = None
     note: Callable[[list[tuple[ImageHeader, ...]]], str | None] | None = None
+    role: str = ""
+
+    @property
+    def where(self) -> str:
+        """Return the folder for messages, plus the split unless the folder is named after it: ``data (val split)``."""
+        if not self.role or self.folder.name.startswith(self.role):
+            return str(self.folder)
+        return f"{self.folder} ({self.role} split)"
 
 
 @dataclass
@@ -246,7 +256,7 @@ def check_split(request: ScanRequest, cache: ScanCache, skip: bool) -> ScanOutco
         outcome.error = _error(listed, len(files), request, skip)
     elif len(bad_units) == len(request.units):
         outcome.error = (
-            f"every image in {request.folder} is unreadable ({len(listed)} of {len(files)} files; skip_unreadable "
+            f"every image in {request.where} is unreadable ({len(listed)} of {len(files)} files; skip_unreadable "
             f"cannot leave an empty dataset, remove or replace them):\n{_listing(listed, request)}"
         )
     else:
@@ -276,7 +286,7 @@ def _error(listed: list[tuple[Path, str]], total: int, request: ScanRequest, ski
             "before training: PIL.Image.MAX_IMAGE_PIXELS = <pixels> (None disables it)"
         )
     return (
-        f"{len(listed)} of the {total} files of {request.folder} cannot be used (checked before training):\n"
+        f"{len(listed)} of the {total} files of {request.where} cannot be used (checked before training):\n"
         f"{_listing(listed, request)}\n{advice}"
     )
 
@@ -286,7 +296,7 @@ def _warning(listed: list[tuple[Path, str]], total: int, kept: int, request: Sca
     examples = ", ".join(f"{os.path.relpath(p, request.folder)} ({reason})" for p, reason in listed[:5])
     more = ", ..." if len(listed) > 5 else ""
     return (
-        f"skipped {len(listed)} of {total} unreadable files in {request.folder} ({kept} {request.noun} left): "
+        f"skipped {len(listed)} of {total} unreadable files in {request.where} ({kept} {request.noun} left): "
         f"{examples}{more}"
     )
 

@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -32,7 +31,10 @@ from torch.utils.data import Dataset
 from lit_translate.choices import resolve_choice
 from lit_translate.data.io import check_channels, convert_channels, load_image, read_problem
 from lit_translate.data.sampling import SharedEpoch, sample_seed
+from lit_translate.data.scan import ImageHeader
 from lit_translate.data.synthetic_sr import SyntheticHR
+from lit_translate.data.transforms import to_tensor
+from lit_translate.errors import InputError
 from lit_translate.resize import RESAMPLERS
 
 CONTEXT = 3
@@ -44,22 +46,17 @@ Pair = tuple[Path, Path | None]
 log = logging.getLogger(__name__)
 
 
-def to_tensor(image: np.ndarray) -> Tensor:
-    """Map a uint8 ``(H, W, C)`` array to a float32 ``(C, H, W)`` tensor in [-1, 1] (the batch contract)."""
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div(127.5).sub(1.0)
-
-
 def image_size(path: Path) -> tuple[int, int]:
     """Return ``(width, height)`` of an image file from its header (the pixels are not decoded).
 
     Raises:
-        ValueError: The file cannot be opened as an image; the message names it.
+        InputError: The file cannot be opened as an image; the message names it.
     """
     try:
         with Image.open(path) as img:
             return img.size
     except (OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"cannot read image {path}: {read_problem(path, err)}. Remove or replace the file") from err
+        raise InputError(f"cannot read image {path}: {read_problem(path, err)}. Remove or replace the file") from err
 
 
 def image_sizes(paths: Sequence[Path]) -> list[tuple[int, int]]:
@@ -101,9 +98,11 @@ class SRDataset(Dataset):
         cache: Keep every decoded image in memory after its first load (in each DataLoader worker): for small
             training sets whose images are re-read many times (80 photos of 1024 px: ~190 MB per process).
             Default False.
+        check: Check the sizes now (:meth:`check_sizes`). Default True; the DataModule passes False and checks
+            them after the set-up scan, which lists every bad file (unreadable or of a wrong size) at once.
 
     Raises:
-        ValueError: Bad options; an HR image smaller than ``gt_size`` (after the crop to a multiple of ``scale``);
+        InputError: Bad options; an HR image smaller than ``gt_size`` (after the crop to a multiple of ``scale``);
             a pre-made LR image whose size is not exactly the (cropped) HR size / ``scale``; an unreadable header.
     """
 
@@ -121,6 +120,7 @@ class SRDataset(Dataset):
         epoch_counter: SharedEpoch | None = None,
         hint: str = "",
         cache: bool = False,
+        check: bool = True,
     ) -> None:
         check_channels(channels, "channels")
         check_sr_sizes(scale, gt_size, mod_crop)
@@ -130,46 +130,68 @@ class SRDataset(Dataset):
         self.mod = scale if gt_size is not None or mod_crop is None else mod_crop
         self.seed, self.epoch_counter, self.hint = seed, epoch_counter, hint
         self.cache: dict[int, tuple[np.ndarray, np.ndarray | None]] | None = {} if cache else None
-        self.sizes = self._check_sizes()
+        self.skipped: list[tuple[Path, str]] = []
+        self.sizes = self.check_sizes() if check else []
 
     # ----------------------------------------------------------------------------------------------- checks
-    def _check_sizes(self) -> list[tuple[int, int]]:
-        """Check every image's size up front; return the HR ``(width, height)`` after the mod-crop."""
+    def check_sizes(self) -> list[tuple[int, int]]:
+        """Check every image's size (file headers); return the HR ``(width, height)`` after the mod-crop."""
         if isinstance(self.source, SyntheticHR):
             side = self.source.canvas - self.source.canvas % self.mod
             if self.gt_size is not None and side < self.gt_size:
-                raise ValueError(
+                raise InputError(
                     f"the synthetic HR images are {side} px, smaller than --data.gt_size {self.gt_size}; raise "
                     f"--data.synthetic_canvas to at least {self.gt_size}"
                 )
             return [(side, side)] * len(self.source)
         hr_sizes = image_sizes([hr for hr, _ in self.source])
         for (hr, _), size in zip(self.source, hr_sizes):
-            self._check_patch(hr, size)
+            problem = self.patch_problem(size)
+            if problem:
+                raise InputError(f"HR image {hr} is {problem}")
         lr_pairs = [(pair, size) for pair, size in zip(self.source, hr_sizes) if pair[1] is not None]
         for ((hr, lr), size), lr_size in zip(lr_pairs, image_sizes([pair[1] for pair, _ in lr_pairs])):
-            self._check_lr(hr, lr, size, lr_size)
+            problem = self.lr_problem(size, lr_size)
+            if problem:
+                raise InputError(f"pre-made LR image {lr} is {problem} (HR image {hr})")
         self._note_crops(hr_sizes)
         return [modded(size, self.mod) for size in hr_sizes]
 
-    def _check_patch(self, hr: Path, size: tuple[int, int]) -> None:
+    def patch_problem(self, size: tuple[int, int]) -> str | None:
+        """Say why an HR image of ``size`` (width, height) is too small for the training patch, or None."""
         width, height = modded(size, self.scale)
-        if self.gt_size is not None and min(width, height) < self.gt_size:
-            raise ValueError(
-                f"HR image {hr} is {size[0]}x{size[1]} ({width}x{height} after cropping to a multiple of scale "
-                f"{self.scale}), smaller than the training patch --data.gt_size {self.gt_size}; lower gt_size or "
-                f"remove the image"
-            )
+        if self.gt_size is None or min(width, height) >= self.gt_size:
+            return None
+        return (
+            f"{size[0]}x{size[1]} ({width}x{height} after cropping to a multiple of scale {self.scale}), smaller "
+            f"than the training patch --data.gt_size {self.gt_size}; lower gt_size or remove the image"
+        )
 
-    def _check_lr(self, hr: Path, lr: Path | None, size: tuple[int, int], lr_size: tuple[int, int]) -> None:
+    def lr_problem(self, size: tuple[int, int], lr_size: tuple[int, int]) -> str | None:
+        """Say why a pre-made LR image of ``lr_size`` does not fit its HR image of ``size``, or None."""
         width, height = modded(size, self.mod)
         expected = (width // self.scale, height // self.scale)
-        if lr_size != expected:
-            raise ValueError(
-                f"pre-made LR image {lr} is {lr_size[0]}x{lr_size[1]}, expected exactly {expected[0]}x{expected[1]}: "
-                f"its HR image {hr} ({size[0]}x{size[1]}, cropped to {width}x{height}, a multiple of {self.mod}) "
-                f"divided by scale {self.scale}. Check --data.scale, --data.mod_crop and the LR folder"
-            )
+        if lr_size == expected:
+            return None
+        return (
+            f"{lr_size[0]}x{lr_size[1]}, expected exactly {expected[0]}x{expected[1]}: its HR image ({size[0]}x"
+            f"{size[1]}, cropped to {width}x{height}, a multiple of {self.mod}) divided by scale {self.scale}. "
+            f"Check --data.scale, --data.mod_crop and the LR folder"
+        )
+
+    def header_problem(self, headers: tuple[ImageHeader, ...]) -> str | None:
+        """Check the sizes of one ``(HR[, pre-made LR])`` unit for the set-up scan (``ScanRequest.size_problem``)."""
+        size = (headers[0].width, headers[0].height)
+        problem = self.patch_problem(size)
+        if problem is None and len(headers) > 1:
+            lr = self.lr_problem(size, (headers[1].width, headers[1].height))
+            problem = None if lr is None else f"its pre-made LR image is {lr}"
+        return problem
+
+    def keep(self, indices: list[int], skipped: list[tuple[Path, str]]) -> None:
+        """Keep only the images ``indices`` (the set-up scan's ``skip_unreadable``); ``skipped`` lists the bad files."""
+        assert not isinstance(self.source, SyntheticHR)
+        self.source, self.skipped = [self.source[i] for i in indices], skipped
 
     def _note_crops(self, sizes: list[tuple[int, int]]) -> None:
         cropped = [hr for (hr, _), size in zip(self.source, sizes) if modded(size, self.mod) != size]
@@ -249,13 +271,13 @@ class SRDataset(Dataset):
 
 
 def check_sr_sizes(scale: int, gt_size: int | None, mod_crop: int | None) -> None:
-    """Raise a ValueError naming the option unless scale >= 1, gt_size and mod_crop are multiples of scale."""
+    """Raise an InputError naming the option unless scale >= 1, gt_size and mod_crop are multiples of scale."""
     if scale < 1:
-        raise ValueError(f"--data.scale must be >= 1, got {scale}")
+        raise InputError(f"--data.scale must be >= 1, got {scale}")
     if gt_size is not None and (gt_size < scale or gt_size % scale):
-        raise ValueError(f"--data.gt_size ({gt_size}) must be a positive multiple of --data.scale ({scale})")
+        raise InputError(f"--data.gt_size ({gt_size}) must be a positive multiple of --data.scale ({scale})")
     if mod_crop is not None and (mod_crop < scale or mod_crop % scale):
-        raise ValueError(f"--data.mod_crop ({mod_crop}) must be a multiple of --data.scale ({scale}), e.g. 12")
+        raise InputError(f"--data.mod_crop ({mod_crop}) must be a multiple of --data.scale ({scale}), e.g. 12")
 
 
 __all__ = ["CONTEXT", "SRDataset", "check_sr_sizes", "image_size", "image_sizes", "modded", "to_tensor"]

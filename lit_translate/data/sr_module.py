@@ -18,18 +18,21 @@ matched to its HR file by stem plus ``lr_suffix`` (DIV2K: ``0001.png`` -> ``0001
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from torch.utils.data import Dataset
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
 from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, TranslationDataModule, check_root
-from lit_translate.data.io import SKIP_HINT, drop_unreadable, find_images, warn_skipped
+from lit_translate.data.io import SKIP_HINT, MissingDataError, find_images
+from lit_translate.data.sampling import seeded_split
+from lit_translate.data.scan import ScanRequest
 from lit_translate.data.sr import Pair, SRDataset, check_sr_sizes
 from lit_translate.data.synthetic_sr import SyntheticHR
+from lit_translate.errors import InputError
 from lit_translate.resize import RESAMPLERS
 
 ROLES = ("train", "val", "test")
@@ -101,7 +104,7 @@ class SRDataModule(TranslationDataModule):
         check_sr_sizes(scale, gt_size, mod_crop)
         check_choice("resampler", resampler, RESAMPLERS)
         if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"--data.val_fraction must be in (0, 1), got {val_fraction}")
+            raise InputError(f"--data.val_fraction must be in (0, 1), got {val_fraction}")
         self.scale, self.gt_size, self.flip, self.rotate = scale, gt_size, flip, rotate
         self.resampler, self.mod_crop = resampler, mod_crop
         self.dirs = {"train": train_dir, "val": val_dir, "test": test_dir}
@@ -131,10 +134,24 @@ class SRDataModule(TranslationDataModule):
             size = self.synthetic_size if train else SYNTHETIC_EVAL_SIZE
             return SRDataset(SyntheticHR(size, split=role, canvas=self.synthetic_canvas), **options)
         hint = "" if self.skip_unreadable else SKIP_HINT
-        dataset = SRDataset(self.pairs(role), hint=hint, cache=self.cache_images and train, **options)
-        if not train:
-            self._check_eval_batch(dataset, role)
-        return dataset
+        return SRDataset(self.pairs(role), hint=hint, cache=self.cache_images and train, check=False, **options)
+
+    @override
+    def scan_request(self, role: str, dataset: Dataset) -> ScanRequest | None:
+        """Scan every HR (and pre-made LR) file, with the patch and LR size checks of :class:`SRDataset`."""
+        if not isinstance(dataset, SRDataset) or isinstance(dataset.source, SyntheticHR):
+            return super().scan_request(role, dataset)
+        units = [(hr,) if lr is None else (hr, lr) for hr, lr in dataset.source]
+        folder = Path(os.path.commonpath([hr.parent for hr, _ in dataset.source]))
+        return ScanRequest(folder, units, size_problem=dataset.header_problem, keep=dataset.keep)
+
+    @override
+    def check_dataset(self, role: str, dataset: Dataset) -> None:
+        """After the scan: read the kept images' sizes and demand ``val_batch_size`` 1 for mixed evaluation sizes."""
+        if isinstance(dataset, SRDataset) and not isinstance(dataset.source, SyntheticHR):
+            dataset.sizes = dataset.check_sizes()
+            if role != "train":
+                self._check_eval_batch(dataset, role)
 
     @property
     def synthetic(self) -> bool:
@@ -148,25 +165,21 @@ class SRDataModule(TranslationDataModule):
         if subset is not None:
             paths = self._flat_subset(paths, subset, folder)
         lr_folder = self.lr_folder(role, subset is not None)
-        pairs = [(path, None) for path in paths] if lr_folder is None else self._match_lr(paths, lr_folder)
-        if self.skip_unreadable:
-            pairs, skipped = drop_unreadable(pairs, lambda pair: [p for p in pair if p is not None], folder)
-            warn_skipped(skipped, len(paths), f"{len(pairs)} images", folder)
-        return pairs
+        return [(path, None) for path in paths] if lr_folder is None else self._match_lr(paths, lr_folder)
 
     def hr_folder(self, role: str) -> tuple[Path, str | None]:
         """Return the HR folder of ``role`` and, for a flat ``root``, which part of it (``"train"``/``"val"``)."""
         if self.dirs[role]:
             return Path(self.dirs[role]), None  # type: ignore[arg-type]
         if self.root is None:
-            raise ValueError(
+            raise InputError(
                 f"no HR images for the {role} split: pass {self._option(role)} DIR (or --data.root DIR for all splits)"
             )
         root = check_root(self.root)
         if self.has_split(self.splits["train"]):  # root/<split> folders
             split = self.split_name(role)
             if not self.has_split(split):
-                raise FileNotFoundError(f"no {split!r} folder under {root}; add it or pass {self._option(role)} DIR")
+                raise MissingDataError(f"no {split!r} folder under {root}; add it or pass {self._option(role)} DIR")
             return root / split, None
         return root, role if role != "test" else None
 
@@ -177,7 +190,7 @@ class SRDataModule(TranslationDataModule):
         if self.lr_root is None:
             return None
         if self.dirs[role]:
-            raise ValueError(
+            raise InputError(
                 f"--data.lr_root mirrors --data.root, but the {role} images come from {self._option(role)}; pass "
                 f"--data.{role}_lr_dir DIR for their LR images"
             )
@@ -188,15 +201,10 @@ class SRDataModule(TranslationDataModule):
 
     def _flat_subset(self, paths: list[Path], subset: str, folder: Path) -> list[Path]:
         """Split a flat folder's images into train / val by ``val_fraction``, seeded by ``split_seed``."""
-        count = max(1, round(len(paths) * self.val_fraction))
-        if count >= len(paths):
-            raise ValueError(
-                f"{folder} has {len(paths)} images: too few to hold out {self.val_fraction:.0%} for validation; add "
-                f"images or pass --data.val_dir DIR"
-            )
-        order = np.random.default_rng(self.split_seed).permutation(len(paths))
-        held_out = set(order[:count].tolist())
-        chosen = [p for i, p in enumerate(paths) if (i in held_out) == (subset == "val")]
+        kept, held_out = seeded_split(
+            paths, self.val_fraction, self.split_seed, str(folder), "or pass --data.val_dir DIR"
+        )
+        chosen = held_out if subset == "val" else kept
         self.log_rank_zero(
             logging.INFO,
             f"{folder} has no train/ folder: {len(chosen)} of its {len(paths)} images are the {subset} split "
@@ -209,7 +217,7 @@ class SRDataModule(TranslationDataModule):
         by_stem = {p.stem: p for p in find_images(lr_folder, expected="a folder of pre-made LR images")}
         missing = [p for p in paths if p.stem + self.lr_suffix not in by_stem]
         if missing:
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"no pre-made LR image for HR {missing[0]} ({len(missing)} of {len(paths)} missing): expected "
                 f"{lr_folder / (missing[0].stem + self.lr_suffix)}.<png|jpg|...>; check the LR folder and "
                 f"--data.lr_suffix ({self.lr_suffix!r})"
@@ -221,7 +229,7 @@ class SRDataModule(TranslationDataModule):
         sizes = dict(zip(dataset.sizes, [hr for hr, _ in dataset.source]))  # type: ignore[union-attr]
         if self.val_batch_size > 1 and len(sizes) > 1:
             (a, path_a), (b, path_b) = list(sizes.items())[:2]
-            raise ValueError(
+            raise InputError(
                 f"--data.val_batch_size is {self.val_batch_size}, but the {role} images differ in size ({path_a} "
                 f"{a[0]}x{a[1]}, {path_b} {b[0]}x{b[1]} after the mod-crop); whole-image SR evaluation needs "
                 f"--data.val_batch_size 1"

@@ -4,7 +4,8 @@
 non-overlapping rectangles and discs, and a rendering where every class has its own texture laid out
 relative to the shape (so the mapping is deterministic and translation-equivariant, learnable by a small
 pix2pix on CPU). ``SyntheticUnpaired`` draws the same kind of shapes in two styles (palette and background)
-for CycleGAN demos; domain B's palette is a fixed permutation of domain A's.
+for CycleGAN demos; domain B's palette is a fixed permutation of domain A's. :class:`ProceduralSet` is the shared
+skeleton of every procedural dataset (size, split, seed, canvas, index checks, per-item generators).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lit_translate.choices import check_choice
+from lit_translate.errors import InputError
 
 LABEL_COLOURS = np.array([[0, 0, 170], [255, 85, 0], [0, 200, 80], [255, 255, 0], [0, 220, 255]], np.uint8)
 """Label-map colours of ``SyntheticPairs``: index 0 is the background, 1-4 the shape classes."""
@@ -27,6 +29,8 @@ PALETTE_B = PALETTE_A[[2, 3, 1, 0]]
 
 _BACKGROUND = {"A": (25, 25, 35), "B": (225, 225, 215)}
 _SPLIT_BITS = 0xFFFFFFFF
+MIN_CANVAS = 16
+"""Smallest canvas of the procedural sets (the shapes need a few pixels)."""
 
 
 @dataclass(frozen=True)
@@ -101,18 +105,53 @@ def _boxes_touch(a: Shape, b: Shape) -> bool:
     )
 
 
-def _split_rng(seed: int, split: str, stream: int, index: int) -> np.random.Generator:
-    """Return the generator of item ``index`` of ``split`` (``stream`` separates item families)."""
-    return np.random.default_rng([seed, zlib.crc32(split.encode()) & _SPLIT_BITS, stream, index])
+class ProceduralSet:
+    """The skeleton of the procedural datasets: ``size`` items of a ``split``, drawn from ``seed`` on a ``canvas``.
+
+    Item ``i`` of a split is a pure function of ``(seed, split, stream, i)`` (:meth:`generator`); subclasses
+    (:class:`SyntheticPairs`, :class:`SyntheticUnpaired`, ``SyntheticHR``, ``SyntheticDomains``,
+    ``SyntheticContentDataset``) draw and render. No files, no Lightning.
+
+    Args:
+        size: Number of items, >= 1; or ``{name: size}`` for several item families (the length is the largest).
+        split: Split name; different splits hold different items.
+        seed: Content seed, >= 0.
+        canvas: Square image side in pixels, >= 16.
+
+    Raises:
+        InputError: A size below 1, a canvas below 16 or a negative seed (the message names the class).
+    """
+
+    def __init__(self, size: int | dict[str, int], split: str, seed: int, canvas: int) -> None:
+        sizes = size if isinstance(size, dict) else {"size": size}
+        if min(sizes.values()) < 1 or canvas < MIN_CANVAS or seed < 0:
+            got = ", ".join(str(value) for value in (*sizes.values(), canvas, seed))
+            raise InputError(
+                f"{type(self).__name__} needs {', '.join(sizes)} >= 1, canvas >= {MIN_CANVAS}, seed >= 0; got {got}"
+            )
+        self.size, self.split, self.seed, self.canvas = max(sizes.values()), split, seed, canvas
+
+    def __len__(self) -> int:
+        """Return the number of items."""
+        return self.size
+
+    def path(self, index: int) -> str:
+        """Return the batch-contract path of item ``index``: ``"synthetic:<split>:<index>"``."""
+        return f"synthetic:{self.split}:{index}"
+
+    def check_index(self, index: int, size: int | None = None, name: str | None = None) -> None:
+        """Raise an IndexError unless ``0 <= index < size`` (default: the set's size)."""
+        size = self.size if size is None else size
+        if not 0 <= index < size:
+            raise IndexError(f"{name or type(self).__name__} index {index} out of range for size {size}")
+
+    def generator(self, stream: int, index: int, seeded: bool = True) -> np.random.Generator:
+        """Return the generator of item ``index`` (``stream`` separates item families; ``seeded``: mix in ``seed``)."""
+        key = [zlib.crc32(self.split.encode()) & _SPLIT_BITS, stream, index]
+        return np.random.default_rng([self.seed, *key] if seeded else key)
 
 
-def _check_index(index: int, size: int, name: str) -> None:
-    """Raise an IndexError unless ``0 <= index < size``."""
-    if not 0 <= index < size:
-        raise IndexError(f"{name} index {index} out of range for size {size}")
-
-
-class SyntheticPairs:
+class SyntheticPairs(ProceduralSet):
     """Procedural "labels -> photo" pairs (pix2pix demo and tests).
 
     Item ``i`` is ``(A, B)``: A is a flat-colour label map (``LABEL_COLOURS``: background + 2-5 shapes),
@@ -128,24 +167,14 @@ class SyntheticPairs:
     """
 
     def __init__(self, size: int = 400, split: str = "train", seed: int = 0, canvas: int = 64) -> None:
-        if size < 1 or canvas < 16 or seed < 0:
-            raise ValueError(f"SyntheticPairs needs size >= 1, canvas >= 16, seed >= 0; got {size}, {canvas}, {seed}")
-        self.size, self.split, self.seed, self.canvas = size, split, seed, canvas
-
-    def __len__(self) -> int:
-        """Return the number of items."""
-        return self.size
+        super().__init__(size, split, seed, canvas)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Return item ``index`` as uint8 ``(canvas, canvas, 3)`` arrays ``(label_map, photo)``."""
-        _check_index(index, self.size, "SyntheticPairs")
-        rng = _split_rng(self.seed, self.split, 0, index)
+        self.check_index(index)
+        rng = self.generator(0, index)
         shapes = random_layout(rng, self.canvas, len(LABEL_COLOURS) - 1)
         return self.label_map(shapes), self.render(shapes)
-
-    def path(self, index: int) -> str:
-        """Return the batch-contract path of item ``index``: ``"synthetic:<split>:<index>"``."""
-        return f"synthetic:{self.split}:{index}"
 
     def label_map(self, shapes: list[Shape]) -> np.ndarray:
         """Flat-colour label map of a layout, uint8 ``(canvas, canvas, 3)``."""
@@ -195,7 +224,7 @@ def _eroded(mask: np.ndarray) -> np.ndarray:
     return mask & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
 
 
-class SyntheticUnpaired:
+class SyntheticUnpaired(ProceduralSet):
     """Procedural unpaired domains (CycleGAN demo and tests) with a known A <-> B mapping.
 
     Domain A: 2-5 shapes in ``PALETTE_A`` on a dark background; domain B: independently drawn shapes in
@@ -213,17 +242,8 @@ class SyntheticUnpaired:
     def __init__(
         self, size_a: int = 400, size_b: int = 400, split: str = "train", seed: int = 0, canvas: int = 64
     ) -> None:
-        if min(size_a, size_b) < 1 or canvas < 16 or seed < 0:
-            raise ValueError(
-                f"SyntheticUnpaired needs size_a, size_b >= 1, canvas >= 16, seed >= 0; got {size_a}, "
-                f"{size_b}, {canvas}, {seed}"
-            )
+        super().__init__({"size_a": size_a, "size_b": size_b}, split, seed, canvas)  # length: the larger domain
         self.sizes = {"A": size_a, "B": size_b}
-        self.split, self.seed, self.canvas = split, seed, canvas
-
-    def __len__(self) -> int:
-        """Return the larger domain's size (the length of an unaligned epoch)."""
-        return max(self.sizes.values())
 
     def image(self, domain: str, index: int) -> np.ndarray:
         """Item ``index`` of ``domain`` (``"A"`` or ``"B"``), uint8 ``(canvas, canvas, 3)``."""
@@ -233,15 +253,15 @@ class SyntheticUnpaired:
         """Item ``index`` of ``domain`` drawn in the other domain's style (the translation's ground truth)."""
         return self._draw(self._layout(domain, index), "B" if domain == "A" else "A")
 
-    def path(self, domain: str, index: int) -> str:
+    def path(self, domain: str, index: int) -> str:  # type: ignore[override]
         """Return the batch-contract path of an item: ``"synthetic:<split><domain>:<index>"``."""
         return f"synthetic:{self.split}{domain}:{index}"
 
     def _layout(self, domain: str, index: int) -> list[Shape]:
         """Return the shapes of item ``index`` of ``domain``."""
         check_choice("domain", domain, self.sizes)
-        _check_index(index, self.sizes[domain], f"SyntheticUnpaired domain {domain}")
-        rng = _split_rng(self.seed, self.split, 1 if domain == "A" else 2, index)
+        self.check_index(index, self.sizes[domain], f"SyntheticUnpaired domain {domain}")
+        rng = self.generator(1 if domain == "A" else 2, index)
         return random_layout(rng, self.canvas, len(PALETTE_A))
 
     def _draw(self, shapes: list[Shape], style: str) -> np.ndarray:

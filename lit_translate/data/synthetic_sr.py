@@ -10,15 +10,14 @@ pixels, twice the x4 LR pixel, so textures survive the downsampling (no hopeless
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 
-_SPLIT_BITS = 0xFFFFFFFF
+from lit_translate.data.synthetic import ProceduralSet
+
 _STREAM = 7  # separates these images from the other synthetic sets' random streams
 
 
-class SyntheticHR:
+class SyntheticHR(ProceduralSet):
     """Procedural HR images: ``SyntheticHR(size, split)[i]`` is a uint8 ``(canvas, canvas, 3)`` array.
 
     Args:
@@ -29,23 +28,12 @@ class SyntheticHR:
     """
 
     def __init__(self, size: int = 400, split: str = "train", seed: int = 0, canvas: int = 96) -> None:
-        if size < 1 or canvas < 16 or seed < 0:
-            raise ValueError(f"SyntheticHR needs size >= 1, canvas >= 16, seed >= 0; got {size}, {canvas}, {seed}")
-        self.size, self.split, self.seed, self.canvas = size, split, seed, canvas
-
-    def __len__(self) -> int:
-        """Return the number of images."""
-        return self.size
-
-    def path(self, index: int) -> str:
-        """Return the batch-contract path of image ``index``: ``"synthetic:<split>:<index>"``."""
-        return f"synthetic:{self.split}:{index}"
+        super().__init__(size, split, seed, canvas)
 
     def __getitem__(self, index: int) -> np.ndarray:
         """Render image ``index`` as uint8 ``(canvas, canvas, 3)``."""
-        if not 0 <= index < self.size:
-            raise IndexError(f"SyntheticHR index {index} out of range for size {self.size}")
-        rng = np.random.default_rng([self.seed, zlib.crc32(self.split.encode()) & _SPLIT_BITS, _STREAM, index])
+        self.check_index(index)
+        rng = self.generator(_STREAM, index)
         rows, cols = np.mgrid[: self.canvas, : self.canvas].astype(np.float64) + 0.5
         image = _gradient(rng, rows, cols, self.canvas)
         for _ in range(int(rng.integers(4, 8))):

@@ -17,10 +17,10 @@ import albumentations as A
 import numpy as np
 import torch
 from albumentations.augmentations.crops.transforms import CropSizeError
-from albumentations.pytorch import ToTensorV2
 from PIL import Image
 
 from lit_translate.choices import resolve_choice
+from lit_translate.errors import InputError
 
 Interpolation = Literal["bicubic", "bilinear", "lanczos", "box", "nearest"]
 """Resize filters (Pillow's); ``"bicubic"`` is the reference's."""
@@ -43,7 +43,7 @@ class Pipeline:
     Args:
         size: Square side to resize to, or None for no resize.
         interpolation: Key of ``INTERPOLATIONS``. Default ``"bicubic"``.
-        augment: The crop/flip/normalise ``Compose``.
+        augment: The crop/flip ``Compose`` (uint8 in, uint8 out; :func:`to_tensor` follows it).
     """
 
     def __init__(self, size: int | None, interpolation: str, augment: A.Compose) -> None:
@@ -66,8 +66,9 @@ class Pipeline:
         return out[:, :, None] if squeeze else out
 
     def __call__(self, **images: np.ndarray) -> dict[str, Any]:
-        """Resize each image, then run the shared crop/flip/normalise on all of them."""
-        return self.augment(**{key: self.resize(image) for key, image in images.items()})
+        """Resize each image, run the shared crop/flip on all of them, then map each to [-1, 1] (``to_tensor``)."""
+        out = self.augment(**{key: self.resize(image) for key, image in images.items()})
+        return {key: to_tensor(value) if key in images else value for key, value in out.items()}
 
 
 def build_transform(
@@ -87,7 +88,7 @@ def build_transform(
     (``train=False``) is deterministic: with ``crop`` it resizes to ``crop_size`` when ``resize`` is on (the
     whole image at the training resolution, like the reference's test-time resize) and ``CenterCrop(crop_size)``
     when it is off (the same pixel scale as the training crops); no flip. Every pipeline ends with
-    ``Normalize(mean=0.5, std=0.5)`` on uint8 input and ``ToTensorV2``, giving float32 ``(C, H, W)`` tensors
+    :func:`to_tensor` (the one uint8 -> [-1, 1] mapping of the package), giving float32 ``(C, H, W)`` tensors
     in [-1, 1] for 1- or 3-channel images.
 
     Call it as ``tf(image=a, target=b)`` when ``paired`` (the same random parameters are applied to both
@@ -108,7 +109,7 @@ def build_transform(
         The :class:`Pipeline`.
 
     Raises:
-        ValueError: A size is not positive, ``crop_size > load_size`` with both resize and crop on, or an
+        InputError: A size is not positive, ``crop_size > load_size`` with both resize and crop on, or an
             unknown ``interpolation``.
     """
     _check_sizes(load_size, crop_size, resize, crop)
@@ -118,7 +119,6 @@ def build_transform(
         steps.append(A.RandomCrop(crop_size, crop_size) if train else A.CenterCrop(crop_size, crop_size))
     if flip and train:
         steps.append(A.HorizontalFlip(p=0.5))
-    steps += [A.Normalize(mean=0.5, std=0.5, max_pixel_value=255.0), ToTensorV2()]
     extra = {"target": "image"} if paired else None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -129,14 +129,34 @@ def build_transform(
 def _check_sizes(load_size: int, crop_size: int, resize: bool, crop: bool) -> None:
     """Validate the size options that the pipeline will use."""
     if resize and load_size <= 0:
-        raise ValueError(f"load_size must be positive when resize is on, got {load_size}")
+        raise InputError(f"load_size must be positive when resize is on, got {load_size}")
     if crop and crop_size <= 0:
-        raise ValueError(f"crop_size must be positive when crop is on, got {crop_size}")
+        raise InputError(f"crop_size must be positive when crop is on, got {crop_size}")
     if resize and crop and crop_size > load_size:
-        raise ValueError(
+        raise InputError(
             f"crop_size ({crop_size}) is larger than load_size ({load_size}); set crop_size <= load_size, "
             f"or turn resize off to crop from the original image"
         )
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """Map a uint8 image to a float32 ``(C, H, W)`` tensor in [-1, 1]: the package's one normalisation.
+
+    ``(x - 127.5) * (1 / 127.5)`` in float32, bit for bit albumentations' ``Normalize(mean=0.5, std=0.5)`` +
+    ``ToTensorV2`` (which the pix2pix, CycleGAN, StarGAN and predict pipelines used before); every dataset
+    (paired, unpaired, SR, content images, domains, predict folders) and the style image go through it.
+    :func:`to_uint8` is its inverse (exact round trip).
+
+    Args:
+        image: uint8 ``(H, W, C)`` (any C) or ``(H, W)`` (one channel).
+
+    Returns:
+        float32 ``(C, H, W)``.
+    """
+    array = image[:, :, None] if image.ndim == 2 else image
+    if not array.flags.writeable or min(array.strides) < 0:  # a PIL image's array is read-only; flips are views
+        array = array.copy()
+    return (torch.from_numpy(array).permute(2, 0, 1).float() - 127.5) * (1 / 127.5)
 
 
 def to_uint8(image: torch.Tensor) -> torch.Tensor:
@@ -146,7 +166,7 @@ def to_uint8(image: torch.Tensor) -> torch.Tensor:
         image: Float tensor of any shape, values in [-1, 1] (values outside are clamped).
 
     Returns:
-        uint8 tensor of the same shape; a uint8 image normalised by ``build_transform`` round-trips exactly.
+        uint8 tensor of the same shape; a uint8 image mapped by :func:`to_tensor` round-trips exactly.
     """
     return ((image.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
@@ -165,6 +185,6 @@ def apply_transform(transform: Pipeline | A.Compose, paths: str, **images: np.nd
     try:
         return transform(**images)
     except (ValueError, CropSizeError) as err:
-        raise ValueError(
+        raise InputError(
             f"cannot transform {paths}: {err}. Check --data.load_size/crop_size/resize/crop against the image size"
         ) from err

@@ -17,6 +17,7 @@ from lit_translate.data.sampling import SharedEpoch, sample_seed
 from lit_translate.data.scan import ScanRequest
 from lit_translate.data.synthetic import SyntheticUnpaired
 from lit_translate.data.transforms import apply_transform, build_transform
+from lit_translate.errors import InputError
 
 DOMAINS = ("A", "B")
 
@@ -102,7 +103,7 @@ class UnpairedImageDataset(_UnpairedBase):
     Raises:
         FileNotFoundError: The root or a domain folder is missing; a broken symbolic link (unless
             ``keep_broken_links``).
-        ValueError: A domain folder holds no images; bad option values; an unreadable file (when it is loaded).
+        InputError: A domain folder holds no images; bad option values; an unreadable file (when it is loaded).
     """
 
     def __init__(
@@ -133,7 +134,7 @@ class UnpairedImageDataset(_UnpairedBase):
         """Keep only the files ``indices`` of :attr:`files` (``skip_unreadable``), listing ``skipped``.
 
         Raises:
-            ValueError: A domain would be left without images.
+            InputError: A domain would be left without images.
         """
         files, count_a = self.files, len(self.paths["A"])
         kept = {"A": [files[i] for i in indices if i < count_a], "B": [files[i] for i in indices if i >= count_a]}
@@ -141,7 +142,7 @@ class UnpairedImageDataset(_UnpairedBase):
             if not paths:
                 folder = self.paths[domain][0].parent
                 count = len(self.paths[domain])
-                raise ValueError(
+                raise InputError(
                     f"every image in {folder} is unreadable ({count} of {count} files; skip_unreadable cannot leave "
                     f"an empty domain, remove or replace them): "
                     + ", ".join(f"{p.name} ({r})" for p, r in skipped if p.parent == folder)
