@@ -28,6 +28,7 @@ from lit_translate.nets import (
     SPADEGenerator,
 )
 from lit_translate.nets.pix2pixhd import instance_average
+from lit_translate.nets.spade import reparameterize
 from lit_translate.nets.vgg import IMAGENET_MEAN, IMAGENET_STD, vgg_layer_names
 
 CITY = {"semantic_nc": 36, "num_upsampling_layers": "more", "crop_size": 512, "aspect_ratio": 2.0}
@@ -93,6 +94,9 @@ def test_spade_generator_shapes_and_vae_at_a_tiny_size():
 def test_conv_encoder_and_multiscale_discriminator_shapes():
     mu, logvar = ConvEncoder(ngf=8, z_dim=16, input_size=64)(torch.randn(2, 3, 64, 128))
     assert mu.shape == logvar.shape == (2, 16)
+    z = reparameterize(mu, logvar, torch.Generator().manual_seed(3))
+    assert torch.equal(z, reparameterize(mu, logvar, torch.Generator().manual_seed(3)))
+    assert torch.allclose(reparameterize(mu, torch.full_like(logvar, -200.0)), mu)
     disc = MultiscaleDiscriminator(8, ndf=8, n_layers=3, num_D=3).eval()  # eval: no power iteration
     x = torch.randn(2, 8, 64, 128)
     outputs = disc(x)
