@@ -7,6 +7,7 @@ CVPR), Sec. 3.2, and Park et al. 2019 (SPADE, CVPR), which reuses it with spectr
 :class:`~lit_translate.nets.discriminators.PatchDiscriminator` with 4x4 convs padded by 2), the ``i``-th seeing the
 input downsampled ``i`` times by a 3x3 average pool (stride 2, padding 1, ``count_include_pad=False``).
 
+Spectral norm: see :mod:`lit_translate.nets.spade` (eval-mode outputs equal the reference's for its weights).
 Parameter counts (ndf 64, 2 scales, 3 stride-2 convs each): SPADE ``spectralinstance`` with 39 input channels
 5,601,410 (2 x 2,800,705), with 154 5,836,930; pix2pixHD (instance norm, conv biases kept) with 39 5,603,202.
 """

@@ -8,7 +8,10 @@ layout, widths and defaults follow the authors' NVlabs/SPADE ``models/networks/`
 
 Spectral norm is ``torch.nn.utils.parametrizations.spectral_norm`` (the reference uses the older
 ``torch.nn.utils.spectral_norm``: same trainable parameters, one power iteration per training forward; the stored
-names differ). Weights are initialised as the reference's default ``--init_type xavier --init_variance 0.02``.
+names differ, ``weight_orig`` / ``weight_u`` / ``weight_v`` here ``parametrizations.weight.original`` / ``.0._u`` /
+``.0._v``). With the reference's weights and ``u``, ``v`` loaded, eval-mode outputs are identical; a training
+forward differs slightly, since the old API updates ``v`` then ``u`` and the parametrization ``u`` then ``v``.
+Weights are initialised as the reference's default ``--init_type xavier --init_variance 0.02``.
 
 Sync batch norm: ``"syncbatch"`` builds the same ``BatchNorm2d(affine=False)`` as ``"batch"``. ``torch.nn.
 SyncBatchNorm`` itself only runs on GPUs once a process group exists (on CPU under gloo it raises), so the sync
