@@ -273,3 +273,125 @@ def total_variation(x: Tensor, criterion: Literal["mse", "l1"] = "mse") -> Tenso
         x = _full_precision(x)
         vertical, horizontal = x[:, :, 1:, :], x[:, :, :, 1:]
         return loss(vertical, x[:, :, :-1, :]) + loss(horizontal, x[:, :, :, :-1])
+
+
+# ------------------------------------------------------------------------------ SPADE / pix2pixHD loss terms
+# Park et al. 2019 (NVlabs/SPADE models/networks/loss.py, models/pix2pix_model.py) and Wang et al. 2018 (NVIDIA/
+# pix2pixHD models/pix2pixHD_model.py). ``outputs`` of lit_translate.nets.multiscale.MultiscaleDiscriminator are
+# ``[[features..., logits] per scale]``. Each function returns the unweighted term (the caller applies lambda).
+FeatureMatching = Literal["spade", "pix2pixhd"]
+"""Layer weights of :func:`feature_matching_loss`: ``1 / num_D``, or (pix2pixHD) ``4 / (n_layers + 1) / num_D``."""
+
+VGG_LOSS_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+"""VGG-19 taps of the references' ``VGGLoss``; :data:`VGG_LOSS_WEIGHTS` are their weights, in order."""
+VGG_LOSS_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+
+
+def multiscale_gan_loss(
+    criterion: GANLoss,
+    outputs: list[list[Tensor]],
+    target_is_real: bool,
+    for_discriminator: bool = True,
+    over_scales: Literal["mean", "sum"] = "mean",
+) -> Tensor:
+    """Apply ``criterion`` (a :class:`GANLoss`) to the logits (last tensor) of every scale of ``outputs``.
+
+    ``over_scales``: ``"mean"`` averages the per-scale losses (SPADE, hinge), ``"sum"`` adds them (pix2pixHD,
+    lsgan). ``target_is_real`` and ``for_discriminator`` are :class:`GANLoss`'s. Returns a float32 scalar; raises
+    ValueError for no scale, an empty scale or an unknown ``over_scales``.
+    """
+    summed = resolve_choice("over_scales", over_scales, {"mean": False, "sum": True})
+    if not outputs or any(len(scale) == 0 for scale in outputs):
+        raise ValueError("multiscale_gan_loss needs at least one scale, each with its logits last")
+    loss = criterion([scale[-1] for scale in outputs], target_is_real, for_discriminator)
+    return loss * len(outputs) if summed else loss
+
+
+def feature_matching_loss(
+    fake_outputs: list[list[Tensor]],
+    real_outputs: list[list[Tensor]],
+    weighting: FeatureMatching = "spade",
+) -> Tensor:
+    """GAN feature matching (pix2pixHD Eq. 4): ``sum_i sum_j w * mean|fake[i][j] - real[i][j]|``, real detached.
+
+    ``i`` runs over the scales, ``j`` over each scale's intermediate features (all tensors but the last, the
+    logits); ``w = 1 / num_D`` (``"spade"``) or ``4 / (n_layers + 1) / num_D`` (``"pix2pixhd"``, ``n_layers + 1``
+    being the intermediate features per scale). Multiply by ``lambda_feat`` (10 in both references).
+
+    Args:
+        fake_outputs: ``MultiscaleDiscriminator`` output for the generated images (with the graph to G).
+        real_outputs: Its output for the real images, same structure.
+        weighting: ``"spade"`` or ``"pix2pixhd"``. Default ``"spade"``.
+
+    Returns:
+        A float32 scalar.
+
+    Raises:
+        ValueError: The outputs differ in structure or shapes, a scale has no intermediate feature, or
+            ``weighting`` is unknown.
+    """
+    per_layer = resolve_choice("weighting", weighting, {"spade": False, "pix2pixhd": True})
+    if len(fake_outputs) != len(real_outputs) or not fake_outputs:
+        raise ValueError(f"feature_matching_loss: {len(fake_outputs)} fake and {len(real_outputs)} real scales")
+    terms = []
+    for fake, real in zip(fake_outputs, real_outputs):
+        if len(fake) != len(real) or len(fake) < 2:
+            raise ValueError("feature_matching_loss: each scale needs the same >= 2 outputs for fake and real")
+        weight = (4.0 / (len(fake) - 1) if per_layer else 1.0) / len(fake_outputs)
+        terms += [feature_loss(a, b.detach(), "l1") * weight for a, b in zip(fake[:-1], real[:-1])]
+    return torch.stack(terms).sum()
+
+
+def vgg_loss(
+    fake_features: Mapping[str, Tensor],
+    real_features: Mapping[str, Tensor],
+    layer_weights: Mapping[str, float] | None = None,
+) -> Tensor:
+    """Compute the references' VGG loss ``sum_l w_l * mean|phi_l(fake) - phi_l(real)|``, real features detached.
+
+    Build the loss network as the perceptual methods do, ``VGGFeatures("vgg19", VGG_LOSS_LAYERS,
+    resolve_vgg_weights(vgg_weights, "vgg19"))`` (frozen buffers: out of optimizers and checkpoints), and call
+    ``vgg_loss(vgg(fake), vgg(real))``; multiply by ``lambda_vgg`` (SPADE 10; pix2pixHD uses ``lambda_feat``, 10).
+    ``VGGFeatures`` ImageNet-normalises its [-1, 1] input; both references feed [-1, 1] to the VGG unnormalised:
+    for their values (parity checks) give it :func:`reference_vgg_input` of the images.
+
+    Args:
+        fake_features: ``{layer: (N, C, H, W)}`` of the generated images.
+        real_features: The same layers of the real images.
+        layer_weights: ``{layer: weight}``; None: :data:`VGG_LOSS_LAYERS` with :data:`VGG_LOSS_WEIGHTS`.
+
+    Returns:
+        A float32 scalar.
+
+    Raises:
+        ValueError: A weighted layer is missing from either features, or shapes differ.
+    """
+    weights = dict(zip(VGG_LOSS_LAYERS, VGG_LOSS_WEIGHTS)) if layer_weights is None else dict(layer_weights)
+    missing = [name for name in weights if name not in fake_features or name not in real_features]
+    if missing or not weights:
+        raise ValueError(f"vgg_loss: features lack the layers {missing}; they have {list(fake_features)}")
+    terms = [feature_loss(fake_features[k], real_features[k].detach(), "l1") * w for k, w in weights.items()]
+    return torch.stack(terms).sum()
+
+
+def reference_vgg_input(images: Tensor) -> Tensor:
+    """Return ``2 (images * std + mean) - 1``: what ``VGGFeatures`` turns back into ``images`` (float rounding).
+
+    Its first conv then sees the unnormalised images, as in NVlabs/SPADE's and NVIDIA/pix2pixHD's ``VGG19``.
+    For parity checks only: the ImageNet-normalised input is what the VGG was trained on.
+    """
+    from lit_translate.nets.vgg import IMAGENET_MEAN, IMAGENET_STD  # losses stay importable without the nets
+
+    mean, std = images.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1), images.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return 2.0 * (images * std + mean) - 1.0
+
+
+def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
+    """Return SPADE's ``KLDLoss``: ``-0.5 * sum(1 + logvar - mu^2 - exp(logvar))``, summed over batch and latent.
+
+    The KL divergence of ``N(mu, exp(logvar))`` from ``N(0, I)``, summed as the reference (not averaged): a
+    float32 scalar ``>= 0``; multiply by ``lambda_kld`` (0.05). ``mu`` and ``logvar`` are ``(N, z_dim)``.
+    """
+    with torch.autocast(device_type=mu.device.type, enabled=False):
+        mu, logvar = _full_precision(mu), _full_precision(logvar)
+        return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())

@@ -11,12 +11,23 @@ from lit_translate.nets.blocks import (
 from lit_translate.nets.discriminators import PatchDiscriminator, PixelDiscriminator
 from lit_translate.nets.generators import ResnetGenerator, UnetGenerator
 from lit_translate.nets.init import init_weights
+from lit_translate.nets.multiscale import MultiscaleDiscriminator
+from lit_translate.nets.pix2pixhd import FeatureEncoder, GlobalGenerator, LocalEnhancer
+from lit_translate.nets.spade import SPADE, ConvEncoder, SPADEGenerator, SPADEResnetBlock
 from lit_translate.nets.sr import MSRResNet, RRDBNet, SRResNet, VGGStyleDiscriminator
 from lit_translate.nets.stargan import StarGANDiscriminator, StarGANGenerator, StarGANResidualBlock
 from lit_translate.nets.transformer import PerceptualSRNet, TransformerNet
 from lit_translate.nets.vgg import VGGFeatures, frozen_buffer_names, vgg_layer_names
 
 __all__ = [
+    "SPADE",
+    "ConvEncoder",
+    "FeatureEncoder",
+    "GlobalGenerator",
+    "LocalEnhancer",
+    "MultiscaleDiscriminator",
+    "SPADEGenerator",
+    "SPADEResnetBlock",
     "MSRResNet",
     "PatchDiscriminator",
     "PerceptualSRNet",

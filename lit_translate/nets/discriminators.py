@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as apply_spectral_norm
 
+from lit_translate.choices import check_choice
 from lit_translate.nets.blocks import Norm, conv_bias_for_norm, get_norm_layer
 from lit_translate.nets.init import InitType, init_weights
 
@@ -28,6 +31,12 @@ class PatchDiscriminator(nn.Module):
             Default ``False``.
         init_type: See ``init_weights``. Default ``"normal"``.
         init_gain: See ``init_weights``. Default ``0.02``.
+        padding: Padding of every 4x4 convolution. Default ``1`` (pix2pix); pix2pixHD and SPADE use ``2``.
+        conv_bias: Bias on the convolutions followed by the norm layer; None decides by ``norm`` (no bias
+            before batch norm, see ``conv_bias_for_norm``). SPADE drops it before any norm (``False``),
+            pix2pixHD keeps it (``True``). Default None.
+        spectral_norm_layers: Which convolutions ``spectral_norm`` wraps: ``"all"`` or only those followed
+            by the norm layer, ``"normed"`` (SPADE's ``spectral<norm>`` ``norm_D``). Default ``"all"``.
 
     Shape:
         Input ``(N, in_channels, H, W)``, output logits ``(N, 1, h, w)`` with, per spatial side,
@@ -47,25 +56,31 @@ class PatchDiscriminator(nn.Module):
         spectral_norm: bool = False,
         init_type: InitType = "normal",
         init_gain: float = 0.02,
+        padding: int = 1,
+        conv_bias: bool | None = None,
+        spectral_norm_layers: Literal["all", "normed"] = "all",
     ) -> None:
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"PatchDiscriminator needs n_layers >= 1; got n_layers={n_layers}.")
         norm_layer = get_norm_layer(norm)
-        bias = conv_bias_for_norm(norm)
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1)]
+        bias = conv_bias_for_norm(norm) if conv_bias is None else conv_bias
+        check_choice("spectral_norm_layers", spectral_norm_layers, ("all", "normed"))
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=padding)]
         layers += [nn.LeakyReLU(0.2, True)]
         mult = 1
         for n in range(1, n_layers + 1):
             prev_mult, mult = mult, min(2**n, 8)
             stride = 2 if n < n_layers else 1
-            layers += [nn.Conv2d(ndf * prev_mult, ndf * mult, 4, stride=stride, padding=1, bias=bias)]
+            layers += [nn.Conv2d(ndf * prev_mult, ndf * mult, 4, stride=stride, padding=padding, bias=bias)]
             layers += [norm_layer(ndf * mult), nn.LeakyReLU(0.2, True)]
-        layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
+        layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=padding)]
         self.model = nn.Sequential(*layers)
         init_weights(self, init_type, init_gain)
         if spectral_norm:
-            _spectral_norm_convs(self)
+            convs = [m for m in self.model if isinstance(m, nn.Conv2d)]
+            for conv in convs if spectral_norm_layers == "all" else convs[1:-1]:
+                apply_spectral_norm(conv)
 
     def forward(self, x: Tensor) -> Tensor:
         """Score overlapping patches of ``x``.
@@ -77,6 +92,23 @@ class PatchDiscriminator(nn.Module):
             Real/fake logits ``(N, 1, h, w)``, unbounded.
         """
         return self.model(x)
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        """Score ``x`` and return every stage's output (for GAN feature matching, pix2pixHD / SPADE).
+
+        Args:
+            x: Images ``(N, in_channels, H, W)``.
+
+        Returns:
+            ``n_layers + 2`` tensors: the activation after each LeakyReLU, then the logits of :meth:`forward`
+            (the same values).
+        """
+        outputs: list[Tensor] = []
+        for layer in self.model:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                outputs.append(x)
+        return outputs + [x]
 
 
 class PixelDiscriminator(nn.Module):
@@ -131,9 +163,3 @@ class PixelDiscriminator(nn.Module):
             Real/fake logits ``(N, 1, H, W)``, unbounded.
         """
         return self.net(x)
-
-
-def _spectral_norm_convs(module: nn.Module) -> None:
-    for layer in list(module.modules()):
-        if isinstance(layer, nn.Conv2d):
-            apply_spectral_norm(layer)

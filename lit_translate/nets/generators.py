@@ -95,10 +95,11 @@ class UnetGenerator(nn.Module):
 class ResnetGenerator(nn.Module):
     """The CycleGAN ResNet generator (Johnson et al.): c7s1, 2 downs, residual blocks, 2 ups, c7s1.
 
-    Layers: reflection pad 3, 7x7 conv to ``ngf``, norm, ReLU; two stride-2 3x3 convs doubling the
-    channels (norm, ReLU); ``n_blocks`` ``ResnetBlock`` of ``ngf * 4`` channels; two stride-2 3x3
-    transposed convs (``output_padding=1``) halving them (norm, ReLU); reflection pad 3, 7x7 conv to
-    ``out_channels``, ``tanh``. Weights are initialised by ``init_weights`` at construction.
+    Layers: reflection pad 3, 7x7 conv to ``ngf``, norm, ReLU; ``n_downsampling`` (2) stride-2 3x3 convs
+    doubling the channels (norm, ReLU); ``n_blocks`` ``ResnetBlock`` of ``ngf * 2 ** n_downsampling``
+    channels; as many stride-2 3x3 transposed convs (``output_padding=1``) halving them (norm, ReLU);
+    reflection pad 3, 7x7 conv to ``out_channels``, ``tanh``. Weights are initialised by ``init_weights`` at
+    construction.
 
     Args:
         in_channels: Input image channels. Default ``3``.
@@ -111,9 +112,11 @@ class ResnetGenerator(nn.Module):
             Default ``"reflect"``.
         init_type: See ``init_weights``. Default ``"normal"``.
         init_gain: See ``init_weights``. Default ``0.02``.
+        n_downsampling: Stride-2 downsamplings (and upsamplings); pix2pixHD's global generator uses 4.
+            Default ``2``.
 
     Attributes:
-        size_divisor: ``4``; input height and width must be multiples of it.
+        size_divisor: ``2 ** n_downsampling`` (``4``); input height and width must be multiples of it.
 
     Shape:
         Input ``(N, in_channels, H, W)``, output ``(N, out_channels, H, W)`` in ``[-1, 1]``.
@@ -133,21 +136,26 @@ class ResnetGenerator(nn.Module):
         padding_type: PaddingType = "reflect",
         init_type: InitType = "normal",
         init_gain: float = 0.02,
+        n_downsampling: int = 2,
     ) -> None:
         super().__init__()
-        if n_blocks < 0:
-            raise ValueError(f"ResnetGenerator needs n_blocks >= 0; got n_blocks={n_blocks}.")
+        if n_blocks < 0 or n_downsampling < 0:
+            raise ValueError(
+                f"ResnetGenerator needs n_blocks >= 0 and n_downsampling >= 0; got n_blocks={n_blocks}, "
+                f"n_downsampling={n_downsampling}."
+            )
         get_padding_layer(padding_type)
-        self.size_divisor: int = 4
+        self.size_divisor: int = 2**n_downsampling
         norm_layer = get_norm_layer(norm)
         bias = conv_bias_for_norm(norm)
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias)]
         layers += [norm_layer(ngf), nn.ReLU(True)]
-        for mult in (1, 2):
+        for mult in (2**i for i in range(n_downsampling)):
             layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=bias)]
             layers += [norm_layer(ngf * mult * 2), nn.ReLU(True)]
-        layers += [ResnetBlock(ngf * 4, norm, use_dropout, padding_type) for _ in range(n_blocks)]
-        for mult in (4, 2):
+        inner = ngf * 2**n_downsampling
+        layers += [ResnetBlock(inner, norm, use_dropout, padding_type) for _ in range(n_blocks)]
+        for mult in (2**i for i in range(n_downsampling, 0, -1)):
             up = nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, padding=1, output_padding=1, bias=bias)
             layers += [up, norm_layer(ngf * mult // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
@@ -158,7 +166,8 @@ class ResnetGenerator(nn.Module):
         """Translate an image batch.
 
         Args:
-            x: Images ``(N, in_channels, H, W)``, usually in ``[-1, 1]``, ``H`` and ``W`` multiples of 4.
+            x: Images ``(N, in_channels, H, W)``, usually in ``[-1, 1]``, ``H`` and ``W`` multiples of
+                ``size_divisor``.
 
         Returns:
             Images ``(N, out_channels, H, W)`` in ``[-1, 1]``.
