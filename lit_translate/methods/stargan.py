@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities.parsing import AttributeDict
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from typing_extensions import override
@@ -132,6 +133,24 @@ class StarGAN(TranslationModule):
         self.label_space = space
         self.hparams["attributes"] = list(space.attributes) or None
         self.hparams["domains"] = list(space.domains) or None
+
+    @property
+    @override
+    def hparams_initial(self) -> AttributeDict:
+        """The initial hyper-parameters, ``domains`` as the DataModule has it when it has that argument too.
+
+        Lightning logs the model's and the DataModule's initial hyper-parameters merged and refuses a key that both
+        have with different values. ``DomainFolderDataModule(domains=None)`` means "the folders", while the model's
+        ``domains`` holds the names it learnt once LightningCLI re-applies a checkpoint's hyper-parameters
+        (``predict``/``test --ckpt_path``) or when the config sets them: the same labels (:meth:`setup` checks
+        them against the data), so the logged value is the DataModule's.
+        """
+        initial = super().hparams_initial
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        data = getattr(datamodule, "hparams_initial", {})
+        if "domains" in initial and "domains" in data:
+            initial["domains"] = data["domains"]
+        return initial
 
     @property
     def space(self) -> LabelSpace:
