@@ -119,3 +119,19 @@ def test_unknown_targets_and_existing_outputs_are_input_errors(fitted, tmp_path)
     assert isinstance(info.value, InputError) and isinstance(info.value, FileExistsError)
     with pytest.raises(InputError, match=r"unknown target domain 'fox'"):
         model.resolve_target("fox")
+
+
+def test_the_report_names_the_datamodules_split_for_each_stage():
+    from types import SimpleNamespace
+
+    from lit_translate.evaluation.report import _split_name
+
+    def trainer(splits: dict | None, has_val: bool = True, root: str | None = "data") -> SimpleNamespace:
+        datamodule = SimpleNamespace(splits=splits, root=root, has_split=lambda split: has_val)
+        return SimpleNamespace(datamodule=datamodule if splits is not None else None)
+
+    assert _split_name(trainer({"test": "val", "val": None}), "test") == "val"
+    assert _split_name(trainer({"test": "test", "val": None}), "val") == "val"
+    assert _split_name(trainer({"test": "test", "val": None}, has_val=False), "val") == "test"  # the fallback
+    assert _split_name(trainer({"test": "test", "val": None}, root=None), "val") == "val"  # synthetic data
+    assert _split_name(trainer(None), "test") == "test"  # no DataModule

@@ -273,10 +273,10 @@ def _split_name(trainer: Trainer, stage: str) -> str:
     if not isinstance(splits, dict):
         return stage
     name = splits.get(stage)
-    if name is None and stage == "val":  # TranslationDataModule.split_name's fallback, without its warning
-        try:
+    if name is None and stage == "val" and getattr(datamodule, "root", None) is not None:
+        try:  # TranslationDataModule.split_name's fallback to the test split, without its warning
             name = "val" if datamodule.has_split("val") else splits.get("test")
-        except (ValueError, OSError):
+        except (ValueError, OSError, TypeError):
             return stage
     return str(name or stage)
 
