@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lit_translate.errors import InputError
+
 
 class ModelEMA(nn.Module):
     """Exponential moving average of ``source``'s parameters; buffers are copied from ``source``.
@@ -42,13 +44,16 @@ class ModelEMA(nn.Module):
         warmup: Ramp the decay up from 0.1 as above. Default ``False``.
 
     Raises:
-        ValueError: ``decay`` is outside [0, 1).
+        InputError: ``decay`` is outside [0, 1).
     """
 
     def __init__(self, source: nn.Module, decay: float = 0.999, warmup: bool = False) -> None:
         super().__init__()
         if not 0.0 <= decay < 1.0:
-            raise ValueError(f"ModelEMA decay must be in [0, 1); got decay={decay}. BasicSR uses 0.999.")
+            raise InputError(
+                f"ModelEMA decay must be in [0, 1); got decay={decay} (model.init_args.ema_decay): use 0.999 "
+                f"(BasicSR), or null for no EMA"
+            )
         self.decay, self.warmup = float(decay), bool(warmup)
         self.averaged = copy.deepcopy(source)
         for param in self.averaged.parameters():

@@ -97,3 +97,10 @@ def test_the_demos_warm_up_and_the_paper_recipes_do_not(method):
     assert model_args("demo.yaml")["ema_warmup"] is True
     recipe = model_args("div2k_x4.yaml")
     assert recipe["ema_decay"] == 0.999 and not recipe.get("ema_warmup", False)
+
+
+def test_a_bad_decay_is_an_input_error_naming_the_key():
+    from lit_translate.errors import InputError
+
+    with pytest.raises(InputError, match=r"decay=1\.5 \(model\.init_args\.ema_decay\)"):
+        ModelEMA(nn.Linear(2, 2), decay=1.5)

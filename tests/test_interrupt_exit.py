@@ -11,11 +11,14 @@ import os
 import signal
 from typing import Any
 
+import pytest
 import torch
 from conftest import PIX2PIX_DEMO, run_cli, tiny_args
 from lightning.pytorch import Callback
 
 from lit_translate import compat
+from lit_translate.callbacks import Preemption
+from lit_translate.errors import InputError
 
 
 class SigintAtStep(Callback):
@@ -53,3 +56,8 @@ def test_skip_next_validation_sets_the_flag_lightning_reads():
     assert trainer.fit_loop.epoch_loop._skip_next_val is False
     compat.skip_next_validation(trainer)
     assert trainer.fit_loop.epoch_loop._skip_next_val is True
+
+
+def test_an_unknown_signal_is_an_input_error_naming_the_key():
+    with pytest.raises(InputError, match=r"'SIGFOO' \(--preemption\.signal_name"):
+        Preemption(signal_name="SIGFOO")

@@ -30,6 +30,7 @@ from typing_extensions import override
 
 from lit_translate import compat
 from lit_translate.callbacks.checkpoint import RunCheckpoint
+from lit_translate.errors import InputError
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM")
 
@@ -133,7 +134,10 @@ class Preemption(Callback):
     ) -> None:
         for name in (signal_name, *stop_signals):
             if not name.startswith("SIG") or not hasattr(signal, name):
-                raise ValueError(f"unknown signal {name!r}; use a name such as 'SIGUSR1' or 'SIGTERM'")
+                raise InputError(
+                    f"unknown signal {name!r} (--preemption.signal_name / --preemption.stop_signals); use a name "
+                    f"such as 'SIGUSR1' or 'SIGTERM'"
+                )
         self.signal_name, self.requeue = signal_name, requeue
         self.stop_signals = tuple(name for name in stop_signals if name != signal_name)
         self.received = False
