@@ -78,6 +78,17 @@ def between_batches(trainer: Trainer) -> bool:
     return settled and 0 < current.completed < trainer.num_training_batches
 
 
+def skip_next_validation(trainer: Trainer) -> None:
+    """Skip the validation Lightning runs after this batch because ``trainer.should_stop`` was set.
+
+    Lightning validates when a fit is asked to stop (for early stopping: the last metrics); a run stopped by a
+    signal has already written its checkpoint and must exit at once (a full validation pass, or FID, can outlast
+    SLURM's warning). Sets ``trainer.fit_loop.epoch_loop._skip_next_val``, which Lightning reads and clears in
+    ``on_advance_end`` (it sets it itself for a resume that restarts on the last batch).
+    """
+    trainer.fit_loop.epoch_loop._skip_next_val = True
+
+
 def forget_step_values(trainer: Trainer, prefix: str = "train/") -> None:
     """Stop Lightning from logging again, at later steps of the epoch, step values logged at an earlier step.
 
@@ -321,6 +332,7 @@ __all__ = [
     "set_intervals",
     "set_wandb_run_id",
     "set_time_last_checked",
+    "skip_next_validation",
     "skip_saving",
     "step_uncounted",
     "sync_module_states",

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lit_translate.errors import InputError
+
 
 class ModelEMA(nn.Module):
     """Exponential moving average of ``source``'s parameters; buffers are copied from ``source``.
@@ -27,21 +29,32 @@ class ModelEMA(nn.Module):
     normalise, and integer buffers (``num_batches_tracked``) cannot be interpolated. BasicSR leaves them at their
     initial values, which breaks an EMA of a batch-norm net (e.g. the paper's SRResNet); StyleGAN2/3 copy them.
 
+    With ``warmup``, update ``n`` (0-based: the number of updates before it, ``num_updates``) uses the decay
+    ``min(decay, (1 + n) / (10 + n))`` (TensorFlow's ``ExponentialMovingAverage(num_updates=...)``, timm's
+    ``ModelEmaV3``): 0.1, 0.18, 0.25, ... so that a short run's average follows its training instead of staying
+    ~90 % the initial weights (0.999**100 = 0.905); it reaches 0.999 after 9,989 updates. ``num_updates`` is a
+    buffer, so a resumed run continues the same schedule. Off (the default), every update uses ``decay``
+    (BasicSR), bit-exactly as before the option existed.
+
     Args:
         source: The network to average; it is deep-copied, so pass the bare net, not a DDP or ``torch.compile``
             wrapper (``update`` accepts those: only the order and shapes of parameters and buffers are compared).
             Keep it in float32: with decay 0.999 a bfloat16 average cannot resolve the 0.1 % steps.
         decay: Weight of the old average, in [0, 1). Default ``0.999``.
+        warmup: Ramp the decay up from 0.1 as above. Default ``False``.
 
     Raises:
-        ValueError: ``decay`` is outside [0, 1).
+        InputError: ``decay`` is outside [0, 1).
     """
 
-    def __init__(self, source: nn.Module, decay: float = 0.999) -> None:
+    def __init__(self, source: nn.Module, decay: float = 0.999, warmup: bool = False) -> None:
         super().__init__()
         if not 0.0 <= decay < 1.0:
-            raise ValueError(f"ModelEMA decay must be in [0, 1); got decay={decay}. BasicSR uses 0.999.")
-        self.decay = float(decay)
+            raise InputError(
+                f"ModelEMA decay must be in [0, 1); got decay={decay} (model.init_args.ema_decay): use 0.999 "
+                f"(BasicSR), or null for no EMA"
+            )
+        self.decay, self.warmup = float(decay), bool(warmup)
         self.averaged = copy.deepcopy(source)
         for param in self.averaged.parameters():
             param.requires_grad_(False)
@@ -66,9 +79,19 @@ class ModelEMA(nn.Module):
         """
         ema_params, live_params = self._paired(self.averaged.parameters(), source.parameters(), "parameters")
         # lerp_(p_ema, p, w) = p_ema + w * (p - p_ema) = decay * p_ema + (1 - decay) * p with w = 1 - decay
-        torch._foreach_lerp_(ema_params, live_params, 1.0 - self.decay)
+        torch._foreach_lerp_(ema_params, live_params, 1.0 - self.current_decay())
         self._copy_buffers(source)
         self.num_updates += 1
+
+    def current_decay(self) -> float:
+        """Return the decay of the next update: ``decay``, or with ``warmup`` ``min(decay, (1 + n) / (10 + n))``.
+
+        With ``warmup`` this reads ``num_updates`` (one device-to-host copy per update on a GPU).
+        """
+        if not self.warmup:
+            return self.decay
+        updates = int(self.num_updates)
+        return min(self.decay, (1 + updates) / (10 + updates))
 
     @torch.no_grad()
     def copy_from(self, source: nn.Module) -> None:
@@ -101,4 +124,4 @@ class ModelEMA(nn.Module):
         return ema_list, live_list
 
     def extra_repr(self) -> str:  # noqa: D102 (nn.Module API)
-        return f"decay={self.decay}"
+        return f"decay={self.decay}, warmup={self.warmup}"

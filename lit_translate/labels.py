@@ -255,6 +255,19 @@ class LabelSpace:
             return torch.zeros(labels.shape[0], dtype=torch.long, device=labels.device)
         return labels[:, sum(self.dims) :].argmax(1)
 
+    def batch_group(self, labels: Tensor) -> int:
+        """Return the dataset a training batch of ``labels`` comes from (0 unless joint; the mask vector says).
+
+        Raises:
+            ValueError: ``labels`` is not ``(N, label_dim)``, or the batch mixes the jointly trained datasets.
+        """
+        if labels.ndim != 2 or labels.shape[1] != self.label_dim:
+            raise ValueError(f"batch['A_label'] must be (N, {self.label_dim}); got {tuple(labels.shape)}")
+        groups = self.groups(labels)
+        if bool((groups != groups[0]).any()):
+            raise ValueError("a training batch mixes the jointly trained datasets; use CelebARaFDDataModule")
+        return int(groups[0])
+
     def index(self, name: str) -> int:
         """Return the position of target ``name`` inside its group."""
         return self.attributes.index(name) if self.is_attribute_group(self.group_of(name)) else self.domains.index(name)

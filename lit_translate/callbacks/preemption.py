@@ -28,7 +28,9 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from typing_extensions import override
 
+from lit_translate import compat
 from lit_translate.callbacks.checkpoint import RunCheckpoint
+from lit_translate.errors import InputError
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM")
 
@@ -132,7 +134,10 @@ class Preemption(Callback):
     ) -> None:
         for name in (signal_name, *stop_signals):
             if not name.startswith("SIG") or not hasattr(signal, name):
-                raise ValueError(f"unknown signal {name!r}; use a name such as 'SIGUSR1' or 'SIGTERM'")
+                raise InputError(
+                    f"unknown signal {name!r} (--preemption.signal_name / --preemption.stop_signals); use a name "
+                    f"such as 'SIGUSR1' or 'SIGTERM'"
+                )
         self.signal_name, self.requeue = signal_name, requeue
         self.stop_signals = tuple(name for name in stop_signals if name != signal_name)
         self.received = False
@@ -241,6 +246,11 @@ class Preemption(Callback):
             self.saved_path = checkpoint.last_model_path
         else:
             rank_zero_warn(f"{name}: no checkpoint callback with save_last; stopping without a checkpoint")
+        if not trainer.is_last_batch:
+            # Exit right after the checkpoint: no validation pass (nor its sample grid), which Lightning runs on a
+            # stop request. After an epoch's last batch the checkpoint follows the epoch's regular validation
+            # (which an uninterrupted run runs too) and the epoch-end scheduler steps.
+            compat.skip_next_validation(trainer)
         trainer.should_stop = True
         self.stopped_by, self._requeue_pending = name, requeue
         self.received = self.terminated = INTERRUPTS.pending = False

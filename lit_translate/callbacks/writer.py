@@ -7,17 +7,25 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
+from PIL import Image
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
 from lit_translate.data.io import save_image
+from lit_translate.errors import InputError
 from lit_translate.methods.base import INFERENCE_MODES
 
 MAX_LISTED = 20
 """Colliding or existing outputs named in an error (the rest are counted)."""
+
+
+class OutputsExistError(InputError, FileExistsError):
+    """Outputs of ``predict`` exist already (and ``--predict_writer.overwrite`` is off)."""
 
 
 class TranslationWriter(BasePredictionWriter):
@@ -28,6 +36,12 @@ class TranslationWriter(BasePredictionWriter):
     -> ``sub/a.png``). Before any image is translated the writer checks that no two inputs map to one output
     (``photo.webp`` and ``photo.tif``) and, unless ``overwrite``, that no output exists yet; each is an error
     listing the files.
+
+    Outputs have the size of the images the method translated: a DataModule that resizes its predict inputs to
+    the training size (the multi-domain ones: ``image_size``, e.g. 128 px outputs for 512 px AFHQ images) gives
+    outputs of that size. ``resize_to_input`` scales each output back to its input file's size (times the
+    method's scale) with antialiased bicubic interpolation; ``--data.predict_resize false`` translates the images
+    at their own size instead (sharper, but G never saw that scale).
 
     Args:
         output_dir: destination folder (created); None disables writing. Default: None.
@@ -41,6 +55,8 @@ class TranslationWriter(BasePredictionWriter):
         tile: translate in tiles of this many input pixels (memory bounded by the tile size; see
             ``TranslationModule.translate_any_size``); None translates whole images. Default: None.
         tile_overlap: input pixels shared by neighbouring tiles. Default: 32.
+        resize_to_input: save each output at its input file's size times the method's ``output_scale`` (after a
+            centre crop, ``crop_size``, the crop is stretched over the whole frame). Default: False.
     """
 
     def __init__(
@@ -52,6 +68,7 @@ class TranslationWriter(BasePredictionWriter):
         targets: list[str] | None = None,
         tile: int | None = None,
         tile_overlap: int = 32,
+        resize_to_input: bool = False,
     ) -> None:
         super().__init__(write_interval="batch")
         self.output_dir = output_dir
@@ -60,22 +77,23 @@ class TranslationWriter(BasePredictionWriter):
         self.overwrite = overwrite
         self.inference_mode = inference_mode
         self.tile, self.tile_overlap = tile, tile_overlap
+        self.resize_to_input = resize_to_input
         self.written = 0
         self._outputs: dict[str, Path] = {}
 
     @override
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.output_dir is None:
-            raise ValueError("predict needs an output folder: pass --predict_writer.output_dir DIR")
+            raise InputError("predict needs an output folder: pass --predict_writer.output_dir DIR")
         targets = tuple(self.targets) if self.targets is not None else tuple(pl_module.default_predict_targets)
         if not targets:
-            raise ValueError("--predict_writer.targets is empty; name at least one target")
+            raise InputError("--predict_writer.targets is empty; name at least one target")
         for target in targets:
-            check_choice("--predict_writer.targets", target, pl_module.targets)
+            _check_choice("--predict_writer.targets", target, pl_module.targets)
         pl_module.predict_targets = targets
         pl_module.set_predict_tiling(self.tile, self.tile_overlap)
         if self.inference_mode is not None:
-            check_choice("--predict_writer.inference_mode", self.inference_mode, INFERENCE_MODES)
+            _check_choice("--predict_writer.inference_mode", self.inference_mode, INFERENCE_MODES)
             pl_module.inference_mode = self.inference_mode
         self._outputs = self._plan(trainer, targets)
         Path(self.output_dir).mkdir(parents=True, exist_ok=True)
@@ -92,19 +110,19 @@ class TranslationWriter(BasePredictionWriter):
             by_output[relative[str(path)]].append(rel)
         clashes = [f"{' and '.join(map(str, rels))} -> {name}" for name, rels in by_output.items() if len(rels) > 1]
         if clashes:
-            raise ValueError(
+            raise InputError(
                 f"{len(clashes)} output name(s) in {out} would be written by several inputs (the suffix is replaced "
                 f"by .png): {_listed(clashes)}; rename the inputs so that their names differ without the suffix"
             )
         inside = [str(path) for path, _ in inputs if _is_within(path, out)]
         if inside:
-            raise ValueError(
+            raise InputError(
                 f"{len(inside)} input image(s) lie inside --predict_writer.output_dir {out} (earlier outputs would be "
                 f"translated again): {_listed(inside)}; choose an output folder outside --data.predict_dir"
             )
         existing = [str(f / rel) for f in folders for rel in by_output if (f / rel).exists()]
         if existing and not self.overwrite:
-            raise FileExistsError(
+            raise OutputsExistError(
                 f"{len(existing)} of the {len(by_output) * len(folders)} outputs already exist (an earlier run?): "
                 f"{_listed(existing)}; pass --predict_writer.overwrite true or choose another "
                 "--predict_writer.output_dir"
@@ -126,7 +144,9 @@ class TranslationWriter(BasePredictionWriter):
         several = len(prediction["images"]) > 1
         for target, images in prediction["images"].items():
             folder = Path(self.output_dir) / target if several else Path(self.output_dir)
+            scale = pl_module.output_scale(target) if self.resize_to_input else 1
             for image, source in zip(images, prediction["paths"]):
+                image = _resized_to_input(image, source, scale) if self.resize_to_input else image
                 save_image(image, folder / self._outputs.get(source, Path(f"{Path(source).stem}.png")))
                 self.written += 1
 
@@ -146,6 +166,25 @@ def _inputs(trainer: Trainer) -> list[tuple[Path, Path]]:
         relative = getattr(dataset, "relative_paths", None) or [Path(p.name) for p in paths]
         pairs += list(zip(paths, relative))
     return pairs
+
+
+def _check_choice(key: str, value: Any, allowed: Any) -> None:
+    """:func:`check_choice` raising :class:`InputError` (a bad option, before any image is translated)."""
+    try:
+        check_choice(key, value, allowed)
+    except ValueError as err:
+        raise InputError(str(err)) from err
+
+
+def _resized_to_input(image: torch.Tensor, source: str, scale: int) -> torch.Tensor:
+    """Return ``image`` ``(C, h, w)`` resized to ``scale`` x the size of the input file ``source`` (bicubic)."""
+    with Image.open(source) as opened:  # reads the header only
+        width, height = opened.size
+    size = (height * scale, width * scale)
+    if tuple(image.shape[-2:]) == size:
+        return image
+    resized = F.interpolate(image[None].float(), size=size, mode="bicubic", align_corners=False, antialias=True)
+    return resized[0].clamp(-1, 1)
 
 
 def _is_within(path: Path, folder: Path) -> bool:

@@ -253,13 +253,32 @@ class EvaluationReport(Callback):
             inference_mode=str(getattr(pl_module, "inference_mode", "unknown")),
             checkpoint=str(trainer.ckpt_path) if trainer.ckpt_path else None,
             config=config,
-            split=split,
+            split=_split_name(trainer, split),
             step=step,
             samples=samples,
             weights=_weight_files(trainer),
             protocol=_protocol(trainer),
         )
         rank_zero_info(f"Evaluation report: {self.last_paths[1]}\n  metrics:  {self.last_paths[0]}")
+
+
+def _split_name(trainer: Trainer, stage: str) -> str:
+    """Return the name of the evaluated split: the DataModule's (``--data.test_split val``: ``val``), else ``stage``.
+
+    Reads ``splits`` (and ``has_split`` for the validation fallback to the test split) of a
+    :class:`~lit_translate.data.base.TranslationDataModule`; DataModules without them report the stage.
+    """
+    datamodule = trainer.datamodule
+    splits = getattr(datamodule, "splits", None)
+    if not isinstance(splits, dict):
+        return stage
+    name = splits.get(stage)
+    if name is None and stage == "val" and getattr(datamodule, "root", None) is not None:
+        try:  # TranslationDataModule.split_name's fallback to the test split, without its warning
+            name = "val" if datamodule.has_split("val") else splits.get("test")
+        except (ValueError, OSError, TypeError):
+            return stage
+    return str(name or stage)
 
 
 def _weight_files(trainer: Trainer) -> dict[str, dict[str, Any]]:

@@ -22,7 +22,7 @@ class WeightAveraging(nn.Module):
         super().__init__(*args, **kwargs)
         self._averages: list[tuple[str, str, str]] = []  # (net attribute, EMA attribute, optimizer prefix)
 
-    def average_weights(self, net_name: str, decay: float | None, prefix: str = "g") -> None:
+    def average_weights(self, net_name: str, decay: float | None, prefix: str = "g", warmup: bool = False) -> None:
         """Keep an EMA of ``self.<net_name>`` as ``self.<net_name>_ema`` (call in ``__init__``, after the net).
 
         The copy (:class:`~lit_translate.ema.ModelEMA`) is updated after every successful step of the optimizer
@@ -34,11 +34,13 @@ class WeightAveraging(nn.Module):
             net_name: Attribute of the averaged network, e.g. ``"generator"``.
             decay: EMA decay in [0, 1) (BasicSR: 0.999), or None / 0 for off.
             prefix: The ``optimize(..., prefix)`` whose steps update it. Default ``"g"``.
+            warmup: Ramp the decay up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates (see
+                :class:`~lit_translate.ema.ModelEMA`), so that short runs show their training. Default False.
         """
         if not decay:
             return
         ema_name = f"{net_name}_ema"
-        setattr(self, ema_name, ModelEMA(getattr(self, net_name), decay))
+        setattr(self, ema_name, ModelEMA(getattr(self, net_name), decay, warmup))
         self._averages.append((net_name, ema_name, prefix))
 
     def averaged_copy(self, net: nn.Module) -> nn.Module | None:

@@ -50,6 +50,8 @@ class SuperResolutionModule(TranslationModule):
         inference_mode: See ``TranslationModule``.
         on_nonfinite: See ``TranslationModule``.
         max_skipped_steps: See ``TranslationModule``.
+        ema_warmup: Ramp the EMA decay up from 0.1 (``min(ema_decay, (1 + n) / (10 + n))``, see
+            :class:`~lit_translate.ema.ModelEMA`). Default: False.
     """
 
     def __init__(
@@ -62,10 +64,12 @@ class SuperResolutionModule(TranslationModule):
         inference_mode: InferenceMode,
         on_nonfinite: NonFinitePolicy,
         max_skipped_steps: int,
+        ema_warmup: bool = False,
     ) -> None:
         super().__init__(inference_mode, on_nonfinite, max_skipped_steps)
         self.generator = generator
-        self.average_weights("generator", ema_decay)  # self.generator_ema (ModelEMA) when ema_decay is set
+        # self.generator_ema (ModelEMA) when ema_decay is set
+        self.average_weights("generator", ema_decay, warmup=ema_warmup)
         self.pretrained = pretrained
         self.pretrained_weights = check_choice("pretrained_weights", pretrained_weights, ("live", "ema"))
         self.bicubic_baseline = bicubic_baseline

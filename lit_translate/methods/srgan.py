@@ -64,6 +64,8 @@ class SRGAN(SuperResolutionModule):
         d_warmup_iters: Iterations at the start that update only D (BasicSR ``net_d_init_iters``). Default: 0.
         d_steps_per_g: G is updated every this many iterations, D every iteration (``net_d_iters``). Default: 1.
         ema_decay: Generator EMA decay; None or 0 = off. Default: 0.999.
+        ema_warmup: Ramp the EMA decay up as ``min(ema_decay, (1 + n) / (10 + n))`` after ``n`` updates, so that
+            short runs (demos) validate weights that follow the training. Default: False (BasicSR).
         pretrained: The SRResNet run's checkpoint (or a BasicSR file) to start a fresh fit from; None = the
             generator's own initialisation. Default: None.
         pretrained_weights: ``"live"`` (BasicSR) or ``"ema"`` weights of it for G; the EMA copy starts from the
@@ -95,6 +97,7 @@ class SRGAN(SuperResolutionModule):
         d_warmup_iters: int = 0,
         d_steps_per_g: int = 1,
         ema_decay: float | None = 0.999,
+        ema_warmup: bool = False,
         pretrained: str | None = None,
         pretrained_weights: PretrainedWeights = "live",
         bicubic_baseline: bool = True,
@@ -111,6 +114,7 @@ class SRGAN(SuperResolutionModule):
             inference_mode,
             on_nonfinite,
             max_skipped_steps,
+            ema_warmup=ema_warmup,
         )
         self.save_config_hyperparameters()
         self.discriminator = discriminator

@@ -38,6 +38,8 @@ class SRResNetMethod(SuperResolutionModule):
         lambda_pixel: Weight of the pixel loss. Default: 1.0.
         ema_decay: Generator EMA decay (validation, grids, predict and export use the average); None or 0 = off.
             Default: 0.999 (BasicSR).
+        ema_warmup: Ramp the EMA decay up as ``min(ema_decay, (1 + n) / (10 + n))`` after ``n`` updates, so that
+            short runs (demos) validate weights that follow the training. Default: False (BasicSR).
         pretrained: A checkpoint to start a fresh fit from (see ``methods/pretrained.py``). Default: None.
         pretrained_weights: ``"live"`` or ``"ema"`` weights of it. Default: ``"live"``.
         bicubic_baseline: Also score the bicubic upsampling (``val/psnr_bicubic``, ...). Default: True.
@@ -55,6 +57,7 @@ class SRResNetMethod(SuperResolutionModule):
         pixel_loss: Literal["l1", "mse"] = "l1",
         lambda_pixel: float = 1.0,
         ema_decay: float | None = 0.999,
+        ema_warmup: bool = False,
         pretrained: str | None = None,
         pretrained_weights: PretrainedWeights = "live",
         bicubic_baseline: bool = True,
@@ -71,6 +74,7 @@ class SRResNetMethod(SuperResolutionModule):
             inference_mode,
             on_nonfinite,
             max_skipped_steps,
+            ema_warmup=ema_warmup,
         )
         self.save_config_hyperparameters()
         self.optimizer, self.lr_scheduler = optimizer, lr_scheduler

@@ -20,22 +20,24 @@ source label, ``c_trg`` = c, the target label.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities.parsing import AttributeDict
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
+from lit_translate.errors import InputError
 from lit_translate.labels import LabelSpace, other_domain_targets, permuted_targets
 from lit_translate.losses import GANLoss, gradient_penalty
+from lit_translate.methods import stargan_checks as checks
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Pairs, Target, TranslationModule
-from lit_translate.methods.stargan_checks import check_data, check_nets, check_same_labels, label_space_of
 
 GanMode = Literal["wgangp", "lsgan", "hinge", "vanilla"]
 TargetSampling = Literal["permute", "other"]
@@ -125,7 +127,7 @@ class StarGAN(TranslationModule):
     # ------------------------------------------------------------------------------------------------- labels
     def set_label_space(self, space: LabelSpace) -> None:
         """Use ``space`` (checked against the nets) and record its names in the hyper-parameters (checkpoints)."""
-        check_nets(self.generator, self.discriminator, space, self.target_sampling)
+        checks.check_nets(self.generator, self.discriminator, space, self.target_sampling)
         if space != self.label_space:  # keys by position: domain names may hold characters modules cannot
             keys = [f"{kind}_{i}" for kind in ("acc", "rec") for i in range(len(space.names))] + ["acc", "rec"]
             self.domain_metrics = nn.ModuleDict({key: MeanMetric().set_dtype(torch.float64) for key in keys})
@@ -134,10 +136,16 @@ class StarGAN(TranslationModule):
         self.hparams["domains"] = list(space.domains) or None
 
     @property
+    @override
+    def hparams_initial(self) -> AttributeDict:
+        """The initial hyper-parameters, ``domains`` as the DataModule has it (see :func:`with_data_domains`)."""
+        return checks.with_data_domains(super().hparams_initial, getattr(self._trainer, "datamodule", None))
+
+    @property
     def space(self) -> LabelSpace:
         """Return the label space, or raise saying where it comes from."""
         if self.label_space is None:
-            raise ValueError(
+            raise InputError(
                 "StarGAN does not know its domains yet: set model.init_args.domains (or attributes), fit or test "
                 "it with a multi-domain DataModule, or load a checkpoint"
             )
@@ -156,7 +164,7 @@ class StarGAN(TranslationModule):
     @override
     def resolve_target(self, target: Target) -> Target:
         if isinstance(target, str) and target not in self.targets:
-            raise ValueError(
+            raise InputError(
                 f"unknown target domain {target!r}: this StarGAN translates into {', '.join(self.targets)}; pick one "
                 f"of them (or pass a label tensor of length {self.space.label_dim})"
             )
@@ -167,11 +175,11 @@ class StarGAN(TranslationModule):
         # The labels' meaning comes from the data (fit, validate, test); predict keeps the model's or the
         # checkpoint's (on_load_checkpoint runs after setup).
         datamodule = getattr(self.trainer, "datamodule", None)
-        data_space = label_space_of(datamodule) if stage != "predict" else None
+        data_space = checks.label_space_of(datamodule) if stage != "predict" else None
         if data_space is not None:
-            check_same_labels(self.label_space, data_space, "the data")
+            checks.check_same_labels(self.label_space, data_space, "the data")
             self.set_label_space(data_space)
-            check_data(datamodule, self.discriminator)
+            checks.check_data(datamodule, self.discriminator)
 
     @override
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -179,18 +187,12 @@ class StarGAN(TranslationModule):
         saved = checkpoint.get("hyper_parameters", {})
         if saved.get("attributes") or saved.get("domains"):
             space = LabelSpace(tuple(saved.get("attributes") or ()), tuple(saved.get("domains") or ()))
-            check_same_labels(self.label_space, space, "the checkpoint")
+            checks.check_same_labels(self.label_space, space, "the checkpoint")
             self.set_label_space(space)
 
     def batch_group(self, labels: Tensor) -> int:
         """Return the dataset a training batch comes from (0 unless joint; the mask vector says which)."""
-        space = self.space
-        if labels.ndim != 2 or labels.shape[1] != space.label_dim:
-            raise ValueError(f"batch['A_label'] must be (N, {space.label_dim}); got {tuple(labels.shape)}")
-        groups = space.groups(labels)
-        if bool((groups != groups[0]).any()):
-            raise ValueError("a training batch mixes the jointly trained datasets; use CelebARaFDDataModule")
-        return int(groups[0])
+        return self.space.batch_group(labels)
 
     def sample_targets(self, labels: Tensor, group: int) -> Tensor:
         """Return target labels ``c_trg`` for a batch of source labels (random draws from ``self.rng``)."""
@@ -206,6 +208,16 @@ class StarGAN(TranslationModule):
     @override
     def update_cycle(self) -> int:
         return self.n_critic * self._iterations_per_reference_iteration()
+
+    @override
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # The base brings the per-iteration schedulers to the iteration count, G's too: G's lr at iteration t is
+        # the schedule's value at t (the reference decays both on its counter i), and G steps every n_critic
+        # iterations, so its scheduler steps before G's first step by design; nothing is skipped. PyTorch's
+        # "lr_scheduler.step() before optimizer.step()" heuristic cannot tell: that one message is silenced here.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            super().on_train_batch_start(batch, batch_idx)
 
     def _iterations_per_reference_iteration(self) -> int:
         return len(self.label_space.dims) if self.label_space is not None and self.label_space.joint else 1
@@ -268,9 +280,8 @@ class StarGAN(TranslationModule):
     def configure_optimizers(self) -> Any:
         opt_g = self.build_optimizer(self.optimizer_g or stargan_adam, self.generator.parameters())
         opt_d = self.build_optimizer(self.optimizer_d or stargan_adam, self.discriminator.parameters())
-        return [opt_g, opt_d], self.build_schedulers(
-            self.lr_scheduler, [opt_g, opt_d], interval="step", names=("G", "D")
-        )
+        schedulers = self.build_schedulers(self.lr_scheduler, [opt_g, opt_d], interval="step", names=("G", "D"))
+        return [opt_g, opt_d], schedulers
 
     # ---------------------------------------------------------------------------------------------- inference
     @override
@@ -382,12 +393,7 @@ class StarGAN(TranslationModule):
     @override
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if self.target_sampling == "permute" and getattr(datamodule, "batch_size", 2) == 1:
-            rank_zero_warn(
-                "StarGAN target_sampling 'permute' at batch size 1: the permuted target always equals the source "
-                "label, so G is only trained to reconstruct; use a larger batch or target_sampling: other"
-            )
+        checks.warn_permute_at_batch_size_one(getattr(self.trainer, "datamodule", None), self.target_sampling)
 
 
 __all__ = ["StarGAN", "stargan_adam"]
