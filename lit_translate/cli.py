@@ -249,7 +249,11 @@ class TranslateCLI(LightningCLI):
 
 
 def finished_lines(trainer: Trainer) -> list[str]:
-    """Return the lines saying that a fit reached ``max_steps`` / ``max_epochs``, and how to train longer."""
+    """Return the lines saying that a fit reached ``max_steps`` / ``max_epochs``, and how to train longer.
+
+    When every learning rate has decayed to 0 (the end of the demos' and recipes' linear decay), resuming with a
+    higher limit would train at a zero (then negative) rate: a longer run is a new run with a longer schedule.
+    """
     max_steps, max_epochs = trainer.max_steps, trainer.max_epochs
     if max_steps is not None and 0 <= max_steps <= trainer.global_step:
         limit, done, more = "max_steps", f"step {trainer.global_step} of {max_steps}", 2 * max(max_steps, 1)
@@ -257,10 +261,17 @@ def finished_lines(trainer: Trainer) -> list[str]:
         limit, done, more = "max_epochs", f"epoch {trainer.current_epoch} of {max_epochs}", 2 * max(max_epochs, 1)
     else:
         return []
+    rates = [group["lr"] for optimizer in trainer.optimizers for group in optimizer.param_groups]
+    if rates and all(rate <= 0 for rate in rates):
+        longer = (
+            f"its learning rate schedule has ended (lr 0): start a longer run, the same command plus --overwrite "
+            f"true, a higher --trainer.{limit} and a schedule as long (--model.init_args.lr_scheduler)"
+        )
+    else:
+        longer = f"the same command plus --ckpt_path last --trainer.{limit} {more} (any value above the current one)"
     return [
         f"  finished:         {done} (--trainer.{limit}); the same command again only reports this",
-        f"  train longer:     the same command plus --ckpt_path last --trainer.{limit} {more} (any value above "
-        f"the current one)",
+        f"  train longer:     {longer}",
     ]
 
 

@@ -175,10 +175,6 @@ class TrainingStarted(Callback):
         self.started = False
 
     @override
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.started = False
-
-    @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.started = True
 
@@ -226,6 +222,7 @@ class RunTrainer(Trainer):
         """Lightning's ``fit``; a W&B logger first takes the W&B run id of the checkpoint that will be restored."""
         resume_wandb_run(self, ckpt_path)
         before = setup_log_files(self.run_root)
+        self.training_started.started = False
         try:
             with self._ending_launched_ranks_on_input_error():
                 super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, weights_only)

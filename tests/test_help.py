@@ -71,3 +71,12 @@ def test_the_readme_and_the_demo_agree_on_the_checkpoint_interval():
     readme = (ROOT / "README.md").read_text()
     assert "every_n_epochs: 3" in (ROOT / "configs" / "pix2pix" / "demo.yaml").read_text()
     assert "(every 3 epochs in the demo" in readme and "every 5 epochs)" not in readme
+
+
+def test_a_finished_run_whose_learning_rate_reached_zero_says_to_start_a_longer_run(tmp_path, caplog):
+    schedule = ["--model.init_args.lr_scheduler.init_args.n_epochs", "1"]
+    schedule += ["--model.init_args.lr_scheduler.init_args.n_epochs_decay", "0"]  # lr 0 after epoch 0
+    with caplog.at_level(logging.INFO):
+        main(["fit", "-c", str(PIX2PIX_DEMO), *tiny_args(tmp_path / "run", steps=2), *schedule])
+    assert "train longer:     its learning rate schedule has ended (lr 0): start a longer run" in caplog.text
+    assert "--ckpt_path last --trainer.max_epochs" not in caplog.text
