@@ -384,14 +384,13 @@ def main(args: list[str] | None = None) -> None:
         from lit_translate.wandb_sync import main as wandb_sync
 
         raise SystemExit(wandb_sync(argv[1:]))
-    text = short_help(argv)  # SUBCOMMAND [-c RECIPE] --help, --model.help METHOD (the full help: --help all)
-    if text is not None:
-        print(text)
-        return
-    argv = full_help_args(argv)
     installed = INTERRUPTS.install()
     try:
-        with _command_line(_with_run_config(argv)):
+        text = short_help(argv)  # SUBCOMMAND [-c RECIPE] --help, --model.help METHOD (the full help: --help all)
+        if text is not None:
+            print(text)
+            return
+        with _command_line(_with_run_config(full_help_args(argv))):
             cli = TranslateCLI(friendly_errors=True)
     except InputError as err:
         if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):

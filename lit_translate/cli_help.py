@@ -16,6 +16,8 @@ from typing import Any
 import docstring_parser
 from jsonargparse import Namespace
 
+from lit_translate.errors import InputError
+
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 HELP_FLAGS = ("-h", "--help")
 METHOD_HELP = ("--model.help", "--model.init_args.help")
@@ -112,8 +114,9 @@ def method_help(name: str) -> str:
     path = candidates[0] if candidates else name
     try:
         cls = import_class(path)
-    except (ImportError, AttributeError, ValueError):
-        return f"error: no method {name}; the methods: {', '.join(m.rsplit('.', 1)[1] for m in available_methods())}"
+    except (ImportError, AttributeError, ValueError) as err:
+        methods = ", ".join(m.rsplit(".", 1)[1] for m in available_methods())
+        raise InputError(f"--model.help {name}: no such method; the methods: {methods}") from err
     init_args = Namespace()
     for key, parameter in inspect.signature(cls.__init__).parameters.items():
         if key != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):

@@ -108,3 +108,26 @@ def test_under_ddp_a_data_error_prints_once_and_ends_every_rank_promptly(tmp_pat
     ]
     assert "Traceback" not in out.stderr
     assert time.monotonic() - start < 120
+
+
+def test_an_input_error_in_predict_set_up_is_one_line(tmp_path, capsys):
+    """As a predict output folder that exists (the writer's check, in its set-up hook)."""
+    run = tmp_path / "run"
+    main(["fit", "-c", str(PIX2PIX_DEMO), *tiny_args(run, steps=1)])
+    write_image(tmp_path / "in" / "a.png", np.zeros((16, 16, 3), dtype=np.uint8))
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                "predict",
+                "--ckpt_path",
+                str(run / "checkpoints" / "last.ckpt"),
+                "--data.init_args.predict_dir",
+                str(tmp_path / "in"),
+                "--predict_writer.output_dir",
+                str(tmp_path / "out"),
+                "--trainer.callbacks+=test_cli_errors.FailInSetup",
+            ]
+        )
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: injected: label size 5")
+    assert len(list(run.glob("events.out.tfevents.*"))) == 1 and not (tmp_path / "out").exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from conftest import PIX2PIX_DEMO, ROOT, run_cli, tiny_args
 
 from lit_translate.cli import main
@@ -80,3 +81,11 @@ def test_a_finished_run_whose_learning_rate_reached_zero_says_to_start_a_longer_
         main(["fit", "-c", str(PIX2PIX_DEMO), *tiny_args(tmp_path / "run", steps=2), *schedule])
     assert "train longer:     its learning rate schedule has ended (lr 0): start a longer run" in caplog.text
     assert "--ckpt_path last --trainer.max_epochs" not in caplog.text
+
+
+def test_model_help_of_an_unknown_method_is_one_error_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--model.help", "Pix2Pox"])
+    assert exit_info.value.code == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("error: --model.help Pix2Pox: no such method; the methods: CycleGAN, ") and "Pix2Pix" in line
