@@ -56,7 +56,7 @@ from lit_translate.errors import InputError
 from lit_translate.evaluation import EvaluationReport, TranslationMetrics
 from lit_translate.loggers import log_run_config
 from lit_translate.methods.base import TranslationModule
-from lit_translate.run_dir import last_checkpoint, prepare_fit
+from lit_translate.run_dir import finished_lines, last_checkpoint, prepare_fit
 from lit_translate.strategies import GANDDPStrategy  # noqa: F401  (importing it registers strategy: gan_ddp)
 from lit_translate.trainer import DEFAULT_ROOT, RunTrainer
 
@@ -246,33 +246,6 @@ class TranslateCLI(LightningCLI):
         finished = [] if stop else finished_lines(trainer)
         lines += finished or ["  resume with:      the same command plus --ckpt_path last"]
         rank_zero_info("\n".join(lines))
-
-
-def finished_lines(trainer: Trainer) -> list[str]:
-    """Return the lines saying that a fit reached ``max_steps`` / ``max_epochs``, and how to train longer.
-
-    When every learning rate has decayed to 0 (the end of the demos' and recipes' linear decay), resuming with a
-    higher limit would train at a zero (then negative) rate: a longer run is a new run with a longer schedule.
-    """
-    max_steps, max_epochs = trainer.max_steps, trainer.max_epochs
-    if max_steps is not None and 0 <= max_steps <= trainer.global_step:
-        limit, done, more = "max_steps", f"step {trainer.global_step} of {max_steps}", 2 * max(max_steps, 1)
-    elif max_epochs is not None and 0 <= max_epochs <= trainer.current_epoch:
-        limit, done, more = "max_epochs", f"epoch {trainer.current_epoch} of {max_epochs}", 2 * max(max_epochs, 1)
-    else:
-        return []
-    rates = [group["lr"] for optimizer in trainer.optimizers for group in optimizer.param_groups]
-    if rates and all(rate <= 0 for rate in rates):
-        longer = (
-            f"its learning rate schedule has ended (lr 0): start a longer run, the same command plus --overwrite "
-            f"true, a higher --trainer.{limit} and a schedule as long (--model.init_args.lr_scheduler)"
-        )
-    else:
-        longer = f"the same command plus --ckpt_path last --trainer.{limit} {more} (any value above the current one)"
-    return [
-        f"  finished:         {done} (--trainer.{limit}); the same command again only reports this",
-        f"  train longer:     {longer}",
-    ]
 
 
 def _with_run_config(args: list[str]) -> list[str]:

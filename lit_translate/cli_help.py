@@ -46,9 +46,7 @@ def full_help_args(argv: list[str]) -> list[str]:
 
 def short_help(argv: list[str]) -> str | None:
     """Return the short help that ``argv`` asks for, or None (not a help request, or ``--help all``)."""
-    method = next(
-        (argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--model.help", "--model.init_args.help")), None
-    )
+    method = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a in METHOD_HELP), None)
     method = method or next((a.split("=", 1)[1] for a in argv if a.startswith("--model.help=")), None)
     if method is not None:
         return method_help(method)
@@ -56,15 +54,23 @@ def short_help(argv: list[str]) -> str | None:
         return None
     if full_help_args(argv) != argv:
         return None
-    config = parsed_config(argv[0], [a for a in argv[1:] if a not in HELP_FLAGS])
-    return subcommand_help(argv[0], config)
+    from lit_translate.cli import _with_run_config
+
+    try:
+        argv = _with_run_config(argv)  # predict/test --ckpt_path FILE without -c: the run's config
+    except InputError:
+        pass
+    args = [a for a in argv[1:] if a not in HELP_FLAGS]
+    config, problem = parsed_config(argv[0], args)
+    text = subcommand_help(argv[0], config)
+    return f"{text}\n\nnote: the method could not be read from the command: {problem}" if args and problem else text
 
 
-def parsed_config(subcommand: str, args: list[str]) -> Namespace | None:
-    """Return the parsed (not instantiated) config of ``lit-translate SUBCOMMAND ARGS``, or None if it has none."""
+def parsed_config(subcommand: str, args: list[str]) -> tuple[Namespace | None, str]:
+    """Return the parsed (not instantiated) config of ``lit-translate SUBCOMMAND ARGS``, or None and why not."""
     from lightning.pytorch.cli import LightningCLI
 
-    from lit_translate.cli import TranslateCLI
+    from lit_translate.cli import TranslateCLI, _command_line
 
     class Parsed(Exception):  # noqa: N818 - carries the config out of LightningCLI's constructor
         pass
@@ -74,16 +80,14 @@ def parsed_config(subcommand: str, args: list[str]) -> Namespace | None:
             LightningCLI.parse_arguments(self, parser, args)  # not TranslateCLI's: no run-directory checks
             raise Parsed(self.config[subcommand])
 
-    from lit_translate.cli import _command_line
-
     try:
         with _command_line([subcommand, *args]):
             ParseOnly(friendly_errors=True)
     except Parsed as parsed:
-        return parsed.args[0]
-    except (Exception, SystemExit):  # noqa: BLE001 - no method in the command yet: the general help
-        return None
-    return None
+        return parsed.args[0], ""
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - no method in the command yet: the general help
+        return None, str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return None, ""
 
 
 def subcommand_help(subcommand: str, config: Namespace | None) -> str:

@@ -6,6 +6,7 @@
 - A checkpoint marked not resumable (``save_on_exception`` inside an iteration) is refused, naming the file.
 - A ``fit`` that resumes nothing into a directory that already holds a run is refused; ``--overwrite true``
   deletes that run's files first (rank 0), also with ``--ckpt_path auto`` (start over, whatever is there).
+- When a fit ends at its ``max_steps`` / ``max_epochs``, :func:`finished_lines` says how to train longer.
 - A directory holds a run once training has started in it: its ``config.yaml`` (written when training starts),
   ``metrics.csv``, a checkpoint or a sample grid. A ``fit`` that failed during its set-up leaves none of these
   (``lit_translate/trainer.py`` removes the log files it created), so the corrected command simply starts.
@@ -139,12 +140,40 @@ def prepare_fit(config: Any, default_root: str) -> None:
         rank_zero_info(f"--overwrite: deleted the earlier run's {len(existing)} files in {root}")
 
 
+def finished_lines(trainer: Any) -> list[str]:
+    """Return the lines saying that a fit reached ``max_steps`` / ``max_epochs``, and how to train longer.
+
+    When every learning rate has decayed to 0 (the end of the demos' and recipes' linear decay), resuming with a
+    higher limit would train at a zero (then negative) rate: a longer run is a new run with a longer schedule.
+    """
+    max_steps, max_epochs = trainer.max_steps, trainer.max_epochs
+    if max_steps is not None and 0 <= max_steps <= trainer.global_step:
+        limit, done, more = "max_steps", f"step {trainer.global_step} of {max_steps}", 2 * max(max_steps, 1)
+    elif max_epochs is not None and 0 <= max_epochs <= trainer.current_epoch:
+        limit, done, more = "max_epochs", f"epoch {trainer.current_epoch} of {max_epochs}", 2 * max(max_epochs, 1)
+    else:
+        return []
+    rates = [group["lr"] for optimizer in trainer.optimizers for group in optimizer.param_groups]
+    if rates and all(rate <= 0 for rate in rates):
+        longer = (
+            f"its learning rate schedule has ended (lr 0): start a longer run, the same command plus --overwrite "
+            f"true, a higher --trainer.{limit} and a schedule as long (--model.init_args.lr_scheduler)"
+        )
+    else:
+        longer = f"the same command plus --ckpt_path last --trainer.{limit} {more} (any value above the current one)"
+    return [
+        f"  finished:         {done} (--trainer.{limit}); the same command again only reports this",
+        f"  train longer:     {longer}",
+    ]
+
+
 __all__ = [
     "LIGHTNING_CKPT_KEYWORDS",
     "RUN_FILES",
     "SETUP_FILES",
     "check_resumable",
     "earlier_run_files",
+    "finished_lines",
     "held_run_files",
     "last_checkpoint",
     "prepare_fit",
