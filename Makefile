@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # Run again to continue an interrupted demo (--ckpt_path auto: resume if there is a checkpoint, else start).
-# Start over: rm -rf runs/pix2pix_demo, or make demo ARGS="--overwrite true".
+# Start over: rm -rf runs/pix2pix_demo, or make demo ARGS="--overwrite true" (--overwrite wins over auto).
 demo: $(STAMP)
 	$(BIN)/lit-translate fit -c configs/pix2pix/demo.yaml --ckpt_path auto $(ARGS)
 

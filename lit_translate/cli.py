@@ -6,7 +6,8 @@ later flags win. Every run lives in ``trainer.default_root_dir``: ``config.yaml`
 with ``--ckpt_path last`` resumes into the same directory (``--ckpt_path auto``: resume if there is a checkpoint,
 else start); a new ``fit`` into a directory that holds a run is refused unless ``--overwrite true``.
 
-Configuration mistakes end with one line, ``error: <key>: <what is wrong>`` and exit status 2
+Bad input (:class:`~lit_translate.errors.InputError`: configuration mistakes, data and pretrained files, output
+folders, wherever it is found before training) ends with ``error: <what is wrong and the fix>`` and exit status 2
 (``LIT_TRANSLATE_TRACEBACK=1`` shows the traceback); a run stopped by Ctrl-C or SIGTERM exits with 130 / 143.
 """
 
@@ -16,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +29,7 @@ from jsonargparse import ArgumentError, Namespace
 from jsonargparse import DefaultHelpFormatter as _JsonargparseHelp
 from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from typing_extensions import override
 
@@ -41,6 +43,7 @@ from lit_translate.callbacks import (
     TranslationWriter,
 )
 from lit_translate.callbacks.preemption import INTERRUPTS
+from lit_translate.cli_help import full_help_args, short_help
 from lit_translate.config_checks import (
     TRACEBACK_ENV,
     ConfigError,
@@ -49,27 +52,37 @@ from lit_translate.config_checks import (
     explain_error,
     explain_parse_error,
 )
+from lit_translate.errors import InputError
 from lit_translate.evaluation import EvaluationReport, TranslationMetrics
 from lit_translate.loggers import log_run_config
 from lit_translate.methods.base import TranslationModule
-from lit_translate.run_dir import prepare_fit
+from lit_translate.run_dir import finished_lines, last_checkpoint, prepare_fit
 from lit_translate.strategies import GANDDPStrategy  # noqa: F401  (importing it registers strategy: gan_ddp)
 from lit_translate.trainer import DEFAULT_ROOT, RunTrainer
 
+RANK_GRACE_S = 10.0
+"""How long a DDP rank other than 0 waits for rank 0 to end it before it reports a bad-input error itself."""
+
 
 class RunConfigSaver(SaveConfigCallback):
-    """Save the resolved config as ``<run dir>/config.yaml`` when fitting (overwritten on resume).
+    """Save the resolved config as ``<run dir>/config.yaml`` when training starts (overwritten on resume).
 
-    W&B loggers also get the whole resolved config and a copy of ``config.yaml`` (:func:`log_run_config`).
+    Not at set-up: a ``fit`` that fails before training starts (a wrong ``--data.root``, a missing pretrained
+    file) leaves no ``config.yaml``, so the directory holds no run and the corrected command just starts, and a
+    failed resume does not replace the config of the run it would have resumed. W&B loggers also get the whole
+    resolved config and a copy of ``config.yaml`` (:func:`log_run_config`).
     """
 
     @override
     def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
-        if stage == "fit":
-            # ``trainer.log_dir`` is a collective (it broadcasts rank 0's answer): resolve it here, on every rank,
-            # never in ``save_config``, which only rank 0 runs (a rank-0-only broadcast hangs DDP).
-            self._log_dir = Path(trainer.log_dir or DEFAULT_ROOT)
-            super().setup(trainer, pl_module, stage)
+        pass  # see on_train_start
+
+    @override
+    def on_train_start(self, trainer: Trainer, pl_module: Any) -> None:
+        # ``trainer.log_dir`` is a collective (it broadcasts rank 0's answer): resolve it here, on every rank,
+        # never in ``save_config``, which only rank 0 runs (a rank-0-only broadcast hangs DDP).
+        self._log_dir = Path(trainer.log_dir or DEFAULT_ROOT)
+        super().setup(trainer, pl_module, "fit")
 
     @override
     def save_config(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
@@ -94,7 +107,7 @@ def help_description() -> str:
         f"recipes (-c FILE):\n{listed or '  (see configs/ in the repository)'}\n\n"
         "start:   lit-translate fit -c configs/pix2pix/demo.yaml\n"
         "resume:  the same command plus --ckpt_path last (or --ckpt_path auto: resume if there is a checkpoint)\n"
-        "options: lit-translate fit -c RECIPE --help; the resolved config: add --print_config\n"
+        "options: lit-translate fit -c RECIPE --help (every option: --help all); the resolved config: --print_config\n"
         "W&B:     lit-translate wandb-sync RUN_DIR uploads a run's offline W&B folders as one run"
     )
 
@@ -184,7 +197,7 @@ class TranslateCLI(LightningCLI):
         try:
             super().instantiate_classes()
         except (ValueError, TypeError, FileNotFoundError, ImportError, AttributeError) as err:
-            if not self.friendly_errors or isinstance(err, ConfigError):
+            if not self.friendly_errors or isinstance(err, InputError):
                 raise
             raise ConfigError(explain_error(err)) from err
 
@@ -211,22 +224,27 @@ class TranslateCLI(LightningCLI):
                     logger.init_args.resume = "allow"
 
     def after_fit(self) -> None:
-        """Print where the run's files are."""
-        root = Path(self.trainer.default_root_dir)
-        checkpoint = self.trainer.checkpoint_callback
-        grids = [cb for cb in self.trainer.callbacks if isinstance(cb, SampleGrid)]
+        """Print where the run's files are, and how to resume it or, when it is finished, to train longer."""
+        trainer = self.trainer
+        root = Path(trainer.default_root_dir)
+        checkpoint = trainer.checkpoint_callback
+        grids = [cb for cb in trainer.callbacks if isinstance(cb, SampleGrid)]
         lines = [f"Run directory: {root}", f"  config:           {root / 'config.yaml'}"]
-        if isinstance(checkpoint, RunCheckpoint) and checkpoint.last_model_path:
-            lines.append(f"  last checkpoint:  {checkpoint.last_model_path}")
+        last = checkpoint.last_model_path if isinstance(checkpoint, RunCheckpoint) else None
+        if isinstance(checkpoint, RunCheckpoint) and not last and checkpoint.dirpath:
+            last = last_checkpoint(Path(checkpoint.dirpath))  # a finished run run again saves nothing new
+        if last:
+            lines.append(f"  last checkpoint:  {last}")
         if grids and grids[0].last_path is not None:
             lines.append(f"  sample grid:      {grids[0].last_path}")
-        val = {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith("val/")}
+        val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         if val:
             lines.append("  validation:       " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(val.items())))
-        stop = [cb for cb in self.trainer.callbacks if isinstance(cb, Preemption) and cb.stopped_by]
+        stop = [cb for cb in trainer.callbacks if isinstance(cb, Preemption) and cb.stopped_by]
         if stop:
-            lines.append(f"  stopped by:       {stop[0].stopped_by} at step {self.trainer.global_step}")
-        lines.append("  resume with:      the same command plus --ckpt_path last")
+            lines.append(f"  stopped by:       {stop[0].stopped_by} at step {trainer.global_step}")
+        finished = [] if stop else finished_lines(trainer)
+        lines += finished or ["  resume with:      the same command plus --ckpt_path last"]
         rank_zero_info("\n".join(lines))
 
 
@@ -244,11 +262,9 @@ def _with_run_config(args: list[str]) -> list[str]:
     if ckpt is None or (has_config and ckpt in {"last", "best", "hpc", "registry"}):
         return args
     if ckpt in {"last", "best", "hpc", "registry"}:
-        raise SystemExit(
-            f"error: --ckpt_path {ckpt} needs the run's config: add -c RUN_DIR/config.yaml, or pass a .ckpt file"
-        )
+        raise InputError(f"--ckpt_path {ckpt} needs the run's config: add -c RUN_DIR/config.yaml, or pass a .ckpt file")
     if not Path(ckpt).is_file():
-        raise SystemExit(f"error: checkpoint {ckpt} (--ckpt_path) does not exist")
+        raise InputError(f"checkpoint {ckpt} (--ckpt_path) does not exist")
     if has_config:
         return args
     path = Path(ckpt).resolve()
@@ -272,8 +288,8 @@ def checkpoint_config(path: Path) -> str:
         if class_path is None:
             if section == "data":
                 continue
-            raise SystemExit(
-                f"error: {path} holds no model configuration (it was not written by lit-translate fit) and no "
+            raise InputError(
+                f"{path} holds no model configuration (it was not written by lit-translate fit) and no "
                 f"config.yaml is next to it; pass -c CONFIG"
             )
         init_args = {k: v for k, v in stored.items() if not k.startswith("_")}
@@ -298,13 +314,43 @@ def _fail(message: str, status: int) -> None:
     raise SystemExit(status)
 
 
+class InputExit(SystemExit, InputError):
+    """How ``lit-translate`` ends on bad input, once ``error: <message>`` is printed: exit status 2.
+
+    Also an :class:`~lit_translate.errors.InputError` (a ``ValueError``) whose ``str()`` is that line, for code
+    that calls :func:`main` in Python and catches the error.
+    """
+
+    def __init__(self, line: str) -> None:
+        super().__init__(2)
+        self.line = line
+
+    def __str__(self) -> str:
+        return self.line
+
+
+def _input_error(err: InputError) -> None:
+    """Print ``error: <message>`` and exit with status 2; a DDP rank other than 0 first lets rank 0 say it.
+
+    Every rank raises the same error before training (the set-up scan is broadcast, each rank loads the same
+    files); rank 0 ends the ranks it launched (``RunTrainer``), so the error prints once. A rank whose rank 0 did
+    not fail (or a torchrun worker, which its agent ends) prints it after :data:`RANK_GRACE_S`: it never hangs.
+    """
+    if rank_zero_only.rank > 0:
+        time.sleep(RANK_GRACE_S)
+    line = f"error: {err}"
+    sys.stderr.write(f"{line}\n")
+    raise InputExit(line) from err
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``lit-translate`` and ``python -m lit_translate``.
 
     ``lit-translate wandb-sync RUN_DIR`` uploads a run's offline W&B folders (:mod:`lit_translate.wandb_sync`).
-    Exit status: 0 (done, or stopped by SLURM's warning signal and requeued), 2 (configuration error, one line;
-    ``LIT_TRANSLATE_TRACEBACK=1`` raises it with its traceback), 130 / 143 (stopped by Ctrl-C / SIGTERM,
-    checkpoint written; or aborted by a second Ctrl-C).
+    Exit status: 0 (done, or stopped by SLURM's warning signal and requeued), 2 (bad input, any
+    :class:`~lit_translate.errors.InputError` before training: a configuration mistake, a data or pretrained file,
+    an output folder; ``error: <message>``; ``LIT_TRANSLATE_TRACEBACK=1`` raises it with its traceback),
+    130 / 143 (stopped by Ctrl-C / SIGTERM, checkpoint written; or aborted by a second Ctrl-C).
     """
     argv = list(sys.argv[1:] if args is None else args)
     if argv[:1] == ["wandb-sync"]:
@@ -313,12 +359,16 @@ def main(args: list[str] | None = None) -> None:
         raise SystemExit(wandb_sync(argv[1:]))
     installed = INTERRUPTS.install()
     try:
-        with _command_line(_with_run_config(argv)):
+        text = short_help(argv)  # SUBCOMMAND [-c RECIPE] --help, --model.help METHOD (the full help: --help all)
+        if text is not None:
+            print(text)
+            return
+        with _command_line(_with_run_config(full_help_args(argv))):
             cli = TranslateCLI(friendly_errors=True)
-    except ConfigError as err:
+    except InputError as err:
         if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
             raise
-        _fail(f"error: {err}", 2)
+        _input_error(err)
     except KeyboardInterrupt:
         _fail("lit-translate: interrupted (Ctrl-C)", 130)
     except SIGTERMException:
@@ -336,4 +386,4 @@ def main(args: list[str] | None = None) -> None:
         raise SystemExit(status)
 
 
-__all__ = ["TranslateCLI", "help_description", "main"]
+__all__ = ["InputExit", "TranslateCLI", "help_description", "main"]

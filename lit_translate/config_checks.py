@@ -24,6 +24,7 @@ from lightning.pytorch import LightningDataModule
 from torch import nn
 
 from lit_translate.choices import check_choice
+from lit_translate.errors import InputError
 
 TRACEBACK_ENV = "LIT_TRANSLATE_TRACEBACK"
 """Set to 1 to get the full traceback of a configuration error instead of its one line."""
@@ -38,7 +39,7 @@ _NOISE = (
 )
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration mistake, explained in one line that names the key and the fix."""
 
 

@@ -4,8 +4,12 @@
 - ``--ckpt_path auto``: resume from ``last.ckpt`` if there is one, else start a new run (what a job script that
   is submitted and requeued with the same command needs).
 - A checkpoint marked not resumable (``save_on_exception`` inside an iteration) is refused, naming the file.
-- A ``fit`` that resumes nothing into a directory that already holds a run (its ``config.yaml``, logs or
-  checkpoints) is refused; ``--overwrite true`` deletes that run's files first (rank 0).
+- A ``fit`` that resumes nothing into a directory that already holds a run is refused; ``--overwrite true``
+  deletes that run's files first (rank 0), also with ``--ckpt_path auto`` (start over, whatever is there).
+- When a fit ends at its ``max_steps`` / ``max_epochs``, :func:`finished_lines` says how to train longer.
+- A directory holds a run once training has started in it: its ``config.yaml`` (written when training starts),
+  ``metrics.csv``, a checkpoint or a sample grid. A ``fit`` that failed during its set-up leaves none of these
+  (``lit_translate/trainer.py`` removes the log files it created), so the corrected command simply starts.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ LIGHTNING_CKPT_KEYWORDS = ("best", "hpc", "registry")
 """``--ckpt_path`` values Lightning resolves itself (within this run)."""
 RUN_FILES = ("config.yaml", "hparams.yaml", "metrics.csv")
 """Files a ``fit`` writes into the run directory (besides ``events.out.tfevents.*``)."""
+SETUP_FILES = ("hparams.yaml", "events.out.tfevents.*")
+"""Run files that a ``fit`` creates before training starts: alone, they do not make a directory hold a run."""
 
 
 def run_paths(config: Any, default_root: str) -> tuple[Path, Path, Path]:
@@ -49,6 +55,11 @@ def earlier_run_files(root: Path, ckpt_dir: Path, sample_dir: Path) -> list[Path
     files += sorted(ckpt_dir.glob("*.ckpt")) + sorted(ckpt_dir.glob(f".*{TMP_MARKER}*")) if ckpt_dir.is_dir() else []
     files += sorted(sample_dir.glob("*.png")) if sample_dir.is_dir() else []
     return files
+
+
+def held_run_files(files: list[Path]) -> list[Path]:
+    """Return those of :func:`earlier_run_files` that show training started (see the module docstring)."""
+    return [path for path in files if not any(path.match(pattern) for pattern in SETUP_FILES)]
 
 
 def resolve_ckpt_path(value: str | None, ckpt_dir: Path) -> str | None:
@@ -96,12 +107,14 @@ def prepare_fit(config: Any, default_root: str) -> None:
         ConfigError: nothing to resume, a checkpoint that is not resumable, or an earlier run in the way.
     """
     root, ckpt_dir, sample_dir = run_paths(config, default_root)
+    overwrite, config.overwrite = bool(config.get("overwrite", False)), False  # an action, not a run property
+    if overwrite and config.get("ckpt_path") == "auto":
+        config.ckpt_path = None  # "resume if possible" yields to "start over" (make demo ARGS="--overwrite true")
     ckpt_path = resolve_ckpt_path(config.get("ckpt_path"), ckpt_dir)
     config.ckpt_path = ckpt_path
     resumed = last_checkpoint(ckpt_dir) if ckpt_path == "last" else Path(ckpt_path) if ckpt_path else None
     if resumed is not None and "://" not in str(resumed):
         check_resumable(resumed)
-    overwrite, config.overwrite = bool(config.get("overwrite", False)), False  # an action, not a run property
     same_run = ckpt_path in (*LIGHTNING_CKPT_KEYWORDS, "last") or (
         resumed is not None and resumed.resolve().parent == ckpt_dir.resolve()
     )
@@ -110,14 +123,16 @@ def prepare_fit(config: Any, default_root: str) -> None:
             rank_zero_info("--overwrite ignored: this fit resumes the run in place")
         return
     existing = earlier_run_files(root, ckpt_dir, sample_dir)
-    if not existing:
+    held = held_run_files(existing)
+    if not held:
         return
     if not overwrite:
-        shown = ", ".join(str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in existing[:3])
-        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        shown = ", ".join(str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in held[:3])
+        more = f" and {len(held) - 3} more" if len(held) > 3 else ""
+        resume = "resume it with --ckpt_path last" if last_checkpoint(ckpt_dir) else "it has no checkpoint to resume"
         raise ConfigError(
-            f"{root} already holds a run ({shown}{more}): resume it with --ckpt_path last, choose another "
-            f"--trainer.default_root_dir, or pass --overwrite true to delete that run and start again"
+            f"{root} already holds a run ({shown}{more}): {resume}, choose another --trainer.default_root_dir, or "
+            f"pass --overwrite true to delete that run and start again"
         )
     if rank_zero_only.rank == 0:
         for path in existing:
@@ -125,11 +140,41 @@ def prepare_fit(config: Any, default_root: str) -> None:
         rank_zero_info(f"--overwrite: deleted the earlier run's {len(existing)} files in {root}")
 
 
+def finished_lines(trainer: Any) -> list[str]:
+    """Return the lines saying that a fit reached ``max_steps`` / ``max_epochs``, and how to train longer.
+
+    When every learning rate has decayed to 0 (the end of the demos' and recipes' linear decay), resuming with a
+    higher limit would train at a zero (then negative) rate: a longer run is a new run with a longer schedule.
+    """
+    max_steps, max_epochs = trainer.max_steps, trainer.max_epochs
+    if max_steps is not None and 0 <= max_steps <= trainer.global_step:
+        limit, done, more = "max_steps", f"step {trainer.global_step} of {max_steps}", 2 * max(max_steps, 1)
+    elif max_epochs is not None and 0 <= max_epochs <= trainer.current_epoch:
+        limit, done, more = "max_epochs", f"epoch {trainer.current_epoch} of {max_epochs}", 2 * max(max_epochs, 1)
+    else:
+        return []
+    rates = [group["lr"] for optimizer in trainer.optimizers for group in optimizer.param_groups]
+    if rates and all(rate <= 0 for rate in rates):
+        longer = (
+            f"its learning rate schedule has ended (lr 0): start a longer run, the same command plus --overwrite "
+            f"true, a higher --trainer.{limit} and a schedule as long (--model.init_args.lr_scheduler)"
+        )
+    else:
+        longer = f"the same command plus --ckpt_path last --trainer.{limit} {more} (any value above the current one)"
+    return [
+        f"  finished:         {done} (--trainer.{limit}); the same command again only reports this",
+        f"  train longer:     {longer}",
+    ]
+
+
 __all__ = [
     "LIGHTNING_CKPT_KEYWORDS",
     "RUN_FILES",
+    "SETUP_FILES",
     "check_resumable",
     "earlier_run_files",
+    "finished_lines",
+    "held_run_files",
     "last_checkpoint",
     "prepare_fit",
     "resolve_ckpt_path",

@@ -31,15 +31,17 @@ from pathlib import Path
 
 import torch
 
+from lit_translate.errors import InputError
+
 DOWNLOAD_TIMEOUT_S = 15.0
 FETCH_COMMAND = "python -m lit_translate.evaluation fetch --dir DIR"
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(InputError, RuntimeError):
     """A pretrained file is neither given, nor cached, nor downloadable (typically: no internet access)."""
 
 
-class WeightsChecksumError(RuntimeError):
+class WeightsChecksumError(InputError, RuntimeError):
     """A pretrained file exists but its content is not the registered file (truncated, corrupted or another)."""
 
 

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from lit_translate.data.io import SKIP_HINT, decode_problem
 from lit_translate.data.scan_cache import ScanCache, cache_path
+from lit_translate.errors import InputError
 
 SUPPORTED_MODES = frozenset(
     {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "I;16", "I;16L", "I;16B", "I;16N"}
@@ -108,7 +109,7 @@ class ScanOutcome:
     logs: list[tuple[int, str]] = field(default_factory=list)
 
 
-class DataScanError(ValueError):
+class DataScanError(InputError):
     """Files of a split cannot be used; the message lists them (see :func:`check_split`)."""
 
 
