@@ -46,7 +46,7 @@ def _describe(key: str, tags: dict[str, str] | None = None) -> str:
     tag = name[len(base) + 1 :]
     if not base:
         return ""
-    if tags and tag in tags:  # e.g. the SR methods' bicubic baseline
+    if tags and tag in tags:  # a tag the method names (TranslationModule.metric_tags), e.g. a baseline
         return f"{_DESCRIPTIONS[base]}; of {tags[tag]}"
     return f"{_DESCRIPTIONS[base]}; direction {tag}"
 
@@ -87,8 +87,8 @@ def write_report(
             :func:`~lit_translate.weights.describe_file` gives them. Default: None.
         protocol: the PSNR/SSIM convention used (``PSNRProtocol.describe()``); None = the translation default.
             Default: None.
-        tags: the method's extra metric tags and what each scores (``TranslationModule.metric_tags``, e.g.
-            ``{"bicubic": "the bicubic upsampling baseline (MATLAB imresize)"}``); other tags are directions.
+        tags: the method's extra metric tags and what each scores (``TranslationModule.metric_tags``, e.g. an
+            SR method's upsampling baseline); other tags are directions.
             Default: None.
 
     Returns:
