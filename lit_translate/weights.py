@@ -10,6 +10,12 @@ When all three fail, :class:`WeightsUnavailableError` says which file is missing
 the command that pre-fetches it on a machine with internet access:
 ``python -m lit_translate.evaluation fetch --dir DIR``, then ``export TORCH_HOME=DIR`` on the offline machine.
 
+Loss networks: :func:`loss_network_state` is the one resolver of a method's ``vgg_weights`` (None / a file /
+``"random"``, the seeded stand-in with one warning) and :func:`loss_network` builds the frozen ``VGGFeatures``
+from it. ``nets/`` stays plain torch: this module installs the resolver as ``VGGFeatures.locate_weights``, used
+only when a file name or None is given to ``VGGFeatures`` directly. The registry entries are in
+:mod:`lit_translate.weights_registry`; :mod:`lit_translate.weights_check` checks every file a run needs at once.
+
 Checksums: every file name carries the first 8 hex digits of its sha256 (torchvision's and torch-fidelity's
 convention, which ``torch.hub`` checks with ``check_hash``). The registry also holds the full sha256 where it is
 known; files are verified against the full digest when there is one, else against the prefix.
