@@ -9,14 +9,16 @@ from lit_translate.nets.blocks import (
     resolve_choice,
 )
 from lit_translate.nets.discriminators import PatchDiscriminator, PixelDiscriminator
+from lit_translate.nets.frozen import FrozenModule, frozen_buffer_names
 from lit_translate.nets.generators import ResnetGenerator, UnetGenerator
 from lit_translate.nets.init import init_weights
 from lit_translate.nets.sr import MSRResNet, RRDBNet, SRResNet, VGGStyleDiscriminator
 from lit_translate.nets.stargan import StarGANDiscriminator, StarGANGenerator, StarGANResidualBlock
 from lit_translate.nets.transformer import PerceptualSRNet, TransformerNet
-from lit_translate.nets.vgg import VGGFeatures, frozen_buffer_names, vgg_layer_names
+from lit_translate.nets.vgg import VGGFeatures, vgg_layer_names
 
 __all__ = [
+    "FrozenModule",
     "MSRResNet",
     "PatchDiscriminator",
     "PerceptualSRNet",
