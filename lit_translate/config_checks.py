@@ -229,16 +229,15 @@ def check_optimizers(model_config: Any, key: str = "model") -> None:
 
 def _generators(model: Any) -> list[tuple[str, nn.Module]]:
     """Return ``(target, generator)`` for each distinct generator of ``model``'s targets."""
-    try:
-        targets = tuple(getattr(model, "targets", ()))
-    except ValueError:  # a label-conditioned method (StarGAN) learns its target names from the data at setup
-        return [("", model.generator_for(None))]
+    # A method may know its target names only after set-up (StarGAN learns its domains from the data): until
+    # then its targets are empty and the generator for the default target is checked.
+    targets = tuple(getattr(model, "targets", ())) or (None,)
     seen, nets = set(), []
     for target in targets:
         net = model.generator_for(target)
         if id(net) not in seen:
             seen.add(id(net))
-            nets.append((target, net))
+            nets.append((target or "", net))
     return nets
 
 

@@ -5,8 +5,9 @@ that load exactly where the real files do (``--metrics.inception_weights``, ``--
 and cost exactly as much to run, but whose numbers mean nothing. Save them under a name other than the registry's
 file name: lit_translate then treats them as custom weights (with a warning) instead of failing the checksum.
 
-The VGG stand-in (:func:`random_vgg_state`) serves the training losses (``--model.init_args.vgg_weights``) the
-same way: same layout as ``vgg16-397923af.pth`` / ``vgg19-dcbb9e9d.pth``, meaningless features.
+The VGG stand-in (:func:`random_vgg_state`) serves the training losses the same way: same layout as
+``vgg16-397923af.pth`` / ``vgg19-dcbb9e9d.pth``, meaningless features; ``--model.init_args.vgg_weights random``
+asks for it (resolved by :func:`lit_translate.weights.loss_network_state`, the one resolver of ``vgg_weights``).
 
 A plain random initialisation is not enough for InceptionV3: with BatchNorm's default statistics (mean 0,
 variance 1) the activations shrink layer after layer and the 2048-d features come out around 1e-8, so every
@@ -17,14 +18,11 @@ large and meaningless, rather than 0).
 
 from __future__ import annotations
 
-import os
-import tempfile
-import warnings
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from lit_translate.nets.vgg import IMAGENET_MEAN, IMAGENET_STD, vgg_conv_shapes, vgg_layer_names
 
 
 def random_inception_state(seed: int = 0, calibration_images: int = 16) -> dict[str, torch.Tensor]:
@@ -105,8 +103,6 @@ def random_vgg_state(
         the layout of ``vgg16-397923af.pth`` / ``vgg19-dcbb9e9d.pth`` (no classifier keys, which VGGFeatures
         ignores). Save it under another name than the registry's file (it is then used as custom weights).
     """
-    from lit_translate.nets.vgg import IMAGENET_MEAN, IMAGENET_STD, vgg_conv_shapes, vgg_layer_names
-
     shapes = iter(vgg_conv_shapes(arch))
     state: dict[str, torch.Tensor] = {}
     with torch.random.fork_rng(devices=[]), torch.no_grad():
@@ -130,49 +126,8 @@ def random_vgg_state(
     return state
 
 
-RANDOM = "random"
-"""The ``vgg_weights`` value that asks for :func:`random_vgg_file` (CPU demos and tests only)."""
-
-
-def random_vgg_file(arch: str = "vgg19", seed: int = 0, folder: str | Path | None = None) -> Path:
-    """Return a file holding :func:`random_vgg_state` ``(arch, seed)``, written once and reused.
-
-    The file goes to ``<folder>/lit_translate_standins/random_<arch>_seed<seed>.pth`` (``folder`` defaults to the
-    system temporary directory), written atomically so that concurrent processes (DDP ranks) never read half a
-    file. Its name is not the registry's, so :class:`~lit_translate.nets.VGGFeatures` takes it as custom weights.
-
-    Args:
-        arch: ``"vgg16"`` or ``"vgg19"``. Default ``"vgg19"``.
-        seed: Seed of the weights. Default 0.
-        folder: Parent folder. Default None: ``tempfile.gettempdir()``.
-    """
-    path = Path(folder or tempfile.gettempdir()) / "lit_translate_standins" / f"random_{arch}_seed{seed}.pth"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-        torch.save(random_vgg_state(arch, seed=seed), partial)
-        os.replace(partial, path)
-    return path
-
-
-def resolve_vgg_weights(weights: str | None, arch: str, key: str = "--model.init_args.vgg_weights") -> str | None:
-    """Map ``weights`` = ``"random"`` to :func:`random_vgg_file` with a loud warning; pass other values through."""
-    if weights != RANDOM:
-        return weights
-    warnings.warn(
-        f"{key} random: the {arch} loss network has RANDOM weights (a calibrated stand-in, "
-        "lit_translate.standins.random_vgg_state). Its perceptual loss is a fixed random-feature loss, not the "
-        "paper's: use it for CPU demos and tests only, never for results",
-        stacklevel=2,
-    )
-    return str(random_vgg_file(arch))
-
-
 __all__ = [
-    "RANDOM",
     "random_alexnet_features_state",
     "random_inception_state",
-    "random_vgg_file",
     "random_vgg_state",
-    "resolve_vgg_weights",
 ]

@@ -10,6 +10,12 @@ When all three fail, :class:`WeightsUnavailableError` says which file is missing
 the command that pre-fetches it on a machine with internet access:
 ``python -m lit_translate.evaluation fetch --dir DIR``, then ``export TORCH_HOME=DIR`` on the offline machine.
 
+Loss networks: :func:`loss_network_state` is the one resolver of a method's ``vgg_weights`` (None / a file /
+``"random"``, the seeded stand-in with one warning) and :func:`loss_network` builds the frozen ``VGGFeatures``
+from it. ``nets/`` stays plain torch: this module installs the resolver as ``VGGFeatures.locate_weights``, used
+only when a file name or None is given to ``VGGFeatures`` directly. The registry entries are in
+:mod:`lit_translate.weights_registry`; :mod:`lit_translate.weights_check` checks every file a run needs at once.
+
 Checksums: every file name carries the first 8 hex digits of its sha256 (torchvision's and torch-fidelity's
 convention, which ``torch.hub`` checks with ``check_hash``). The registry also holds the full sha256 where it is
 known; files are verified against the full digest when there is one, else against the prefix.
@@ -26,12 +32,15 @@ import urllib.parse
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from lit_translate.errors import InputError
+from lit_translate.nets.vgg import VGGFeatures, read_state_file
+from lit_translate.standins import random_vgg_state
+from lit_translate.weights_registry import LPIPS_BACKBONES, LPIPS_LINEAR_SHA256, WEIGHTS, WeightsFile
 
 DOWNLOAD_TIMEOUT_S = 15.0
 FETCH_COMMAND = "python -m lit_translate.evaluation fetch --dir DIR"
@@ -45,99 +54,8 @@ class WeightsChecksumError(InputError, RuntimeError):
     """A pretrained file exists but its content is not the registered file (truncated, corrupted or another)."""
 
 
-@dataclass(frozen=True)
-class WeightsFile:
-    """One pretrained file.
-
-    Attributes:
-        name: registry key (``"inception"``, ``"alexnet"``, ...).
-        filename: the file name in the torch.hub cache (as the upstream URL names it).
-        url: where it is downloaded from.
-        sha256_prefix: the hash prefix embedded in ``filename`` (what ``torch.hub`` checks).
-        sha256: the full sha256 when known, else None (only the prefix is verified).
-        size: size in bytes when known.
-        used_by: what needs it.
-        config_key: the lit-translate option that passes a local copy.
-    """
-
-    name: str
-    filename: str
-    url: str
-    sha256_prefix: str
-    sha256: str | None
-    size: int | None
-    used_by: str
-    config_key: str
-
-
-WEIGHTS: dict[str, WeightsFile] = {
-    spec.name: spec
-    for spec in (
-        WeightsFile(
-            name="inception",
-            filename="weights-inception-2015-12-05-6726825d.pth",
-            url="https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
-            "weights-inception-2015-12-05-6726825d.pth",
-            sha256_prefix="6726825d",
-            sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
-            size=95_628_359,
-            used_by="FID and KID (torch-fidelity's InceptionV3, 2048-d pool features)",
-            config_key="--metrics.inception_weights",
-        ),
-        WeightsFile(
-            name="alexnet",
-            filename="alexnet-owt-7be5be79.pth",
-            url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-            sha256_prefix="7be5be79",
-            sha256="7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",
-            size=244_408_911,
-            used_by="LPIPS backbone, lpips_net='alex' (torchvision AlexNet_Weights.IMAGENET1K_V1)",
-            config_key="--metrics.lpips_backbone_weights",
-        ),
-        WeightsFile(
-            name="vgg16",
-            filename="vgg16-397923af.pth",
-            url="https://download.pytorch.org/models/vgg16-397923af.pth",
-            sha256_prefix="397923af",
-            sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
-            size=553_433_881,
-            used_by="perceptual losses, VGGFeatures arch='vgg16', and LPIPS backbone, lpips_net='vgg' "
-            "(torchvision VGG16_Weights.IMAGENET1K_V1)",
-            config_key="--model.init_args.vgg_weights (losses) or --metrics.lpips_backbone_weights (LPIPS)",
-        ),
-        WeightsFile(
-            name="vgg19",
-            filename="vgg19-dcbb9e9d.pth",
-            url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
-            sha256_prefix="dcbb9e9d",
-            sha256=None,  # no reliable full digest found; the file name's prefix is verified
-            size=None,
-            used_by="perceptual losses, VGGFeatures arch='vgg19' (torchvision VGG19_Weights.IMAGENET1K_V1)",
-            config_key="--model.init_args.vgg_weights",
-        ),
-        WeightsFile(
-            name="squeezenet1_1",
-            filename="squeezenet1_1-b8a52dc0.pth",
-            url="https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
-            sha256_prefix="b8a52dc0",
-            sha256=None,
-            size=None,
-            used_by="LPIPS backbone, lpips_net='squeeze' (torchvision SqueezeNet1_1_Weights.IMAGENET1K_V1)",
-            config_key="--metrics.lpips_backbone_weights",
-        ),
-    )
-}
-
-LPIPS_BACKBONES: dict[str, str] = {"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}
-"""LPIPS ``net_type`` -> registry key of its ImageNet backbone."""
-
-LPIPS_LINEAR_SHA256: dict[str, str] = {
-    "alex": "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
-    "vgg": "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
-    "squeeze": "4a5350f23600cb79923ce65bb07cbf57dca461329894153e05a1346bd531cf76",
-}
-"""sha256 of the LPIPS v0.1 linear layers (lpips 0.1.4 ``weights/v0.1/<net>.pth``), which torchmetrics ships in
-``torchmetrics/functional/image/lpips_models/``; they are checked, never downloaded."""
+class WeightsFileNotFoundError(FileNotFoundError, InputError):
+    """A pretrained file given by a configuration key does not exist (the message names the key)."""
 
 
 def cache_dir() -> Path:
@@ -304,7 +222,7 @@ def resolve_weights(name: str, path: str | Path | None = None, allow_download: b
         The path of a verified file.
 
     Raises:
-        FileNotFoundError: ``path`` was given and does not exist.
+        WeightsFileNotFoundError: ``path`` was given and does not exist (a ``FileNotFoundError``).
         WeightsChecksumError: a cached file or a file with the registry name has the wrong content.
         WeightsUnavailableError: not cached and the download failed (offline); the message says how to fix it.
     """
@@ -312,7 +230,7 @@ def resolve_weights(name: str, path: str | Path | None = None, allow_download: b
     if path is not None:
         explicit = Path(os.path.expanduser(str(path)))
         if not explicit.is_file():
-            raise FileNotFoundError(
+            raise WeightsFileNotFoundError(
                 f"{spec.config_key} points to {explicit}, which does not exist (expected {spec.filename}, "
                 f"from {spec.url}; `{FETCH_COMMAND} --only {name}` downloads it)"
             )
@@ -338,6 +256,50 @@ def resolve_weights(name: str, path: str | Path | None = None, allow_download: b
         raise
     except Exception as error:  # noqa: BLE001 - any network/disk failure becomes one clear error
         raise WeightsUnavailableError(unavailable_message(spec, looked, f"{type(error).__name__}: {error}")) from error
+
+
+RANDOM = "random"
+"""The ``vgg_weights`` value that asks for a calibrated random-weight stand-in (CPU demos and tests only)."""
+
+
+def loss_network_state(
+    arch: str, weights: str | None, key: str = "--model.init_args.vgg_weights"
+) -> tuple[dict[str, Tensor], Path | None]:
+    """Resolve a method's ``vgg_weights`` (None / a file / ``"random"``) to a VGG state dict: the one resolver.
+
+    Args:
+        arch: ``"vgg16"`` or ``"vgg19"`` (a registry key).
+        weights: None (the torch.hub cache, then a download: :func:`resolve_weights`), a local torchvision file,
+            or :data:`RANDOM`: the calibrated stand-in :func:`~lit_translate.standins.random_vgg_state` (``arch``,
+            seed 0; a pure function of ``arch``, so every rank and every reload builds the same loss network),
+            with a warning: for CPU demos and tests only.
+        key: The option that sets ``weights``, named by the warning.
+
+    Returns:
+        ``(state dict, the file it was read from or None for the stand-in)``.
+    """
+    if weights == RANDOM:
+        warnings.warn(
+            f"{key} random: the {arch} loss network has RANDOM weights (a calibrated stand-in, lit_translate."
+            "standins.random_vgg_state), so perceptual and style losses optimise something else than the paper's. "
+            f"For CPU demos and tests only; for real training pass {key} PATH (the real {get_spec(arch).filename}) "
+            "or leave it unset to use the torch.hub cache.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return random_vgg_state(arch), None
+    path = resolve_weights(arch, weights)
+    return read_state_file(path, arch), path
+
+
+def loss_network(
+    arch: str, layers: tuple[str, ...], weights: str | None, key: str = "--model.init_args.vgg_weights"
+) -> VGGFeatures:
+    """Build the frozen :class:`~lit_translate.nets.VGGFeatures` of a method's ``vgg_weights`` (see above)."""
+    state, path = loss_network_state(arch, weights, key)
+    net = VGGFeatures(arch, layers, state)
+    net.weights_path = path
+    return net
 
 
 def fetch(names: list[str] | None = None, directory: str | Path | None = None) -> list[tuple[str, Path, str]]:
@@ -380,20 +342,26 @@ def export_hint(directory: str | Path) -> str:
     return f"export TORCH_HOME={shlex.quote(str(Path(directory).expanduser().resolve()))}"
 
 
+VGGFeatures.locate_weights = staticmethod(loss_network_state)  # nets stay plain torch: the registry plugs in here
+
 __all__ = [
     "DOWNLOAD_TIMEOUT_S",
     "FETCH_COMMAND",
     "LPIPS_BACKBONES",
     "LPIPS_LINEAR_SHA256",
+    "RANDOM",
     "WEIGHTS",
     "WeightsChecksumError",
     "WeightsFile",
+    "WeightsFileNotFoundError",
     "WeightsUnavailableError",
     "cache_dir",
     "describe_file",
     "download",
     "fetch",
     "file_sha256",
+    "loss_network",
+    "loss_network_state",
     "resolve_weights",
     "verify",
 ]

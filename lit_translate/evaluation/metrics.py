@@ -27,12 +27,14 @@ from typing_extensions import override
 
 from lit_translate.choices import check_choice
 from lit_translate.data.sampling import sampler_problem
+from lit_translate.evaluation import networks
 from lit_translate.evaluation.adapters import ValueRange, to_lpips_input, to_rgb, to_uint8, to_unit
 from lit_translate.evaluation.directions import check_same_tags, compute_direction, direction_metrics
 from lit_translate.evaluation.image_metrics import ImageCount, LPIPSMean
 from lit_translate.evaluation.networks import SharedFeatures, build_inception, build_lpips_net, num_features_of
 from lit_translate.evaluation.sr_metrics import Channels, Implementation, PSNRProtocol
 from lit_translate.weights import LPIPS_BACKBONES, describe_file
+from lit_translate.weights_check import Need, check_needs
 
 METRIC_NAMES = ("fid", "kid", "lpips", "psnr", "ssim", "psnr_y", "ssim_y")
 
@@ -53,9 +55,9 @@ class TranslationMetrics(Callback):
     ...`` (never in the sanity check). Monitoring ``val/fid`` with a ``ModelCheckpoint`` needs the same
     ``every_n_epochs`` on both.
 
-    The metric networks are built at ``setup`` (so that missing weights fail at once, with the fix in the
-    message) from :func:`~lit_translate.evaluation.resolve_weights`, and live in this callback, never in
-    checkpoints. Metric states are moved to the module's device on use and reset after every compute.
+    The metric networks are built at ``setup`` from :func:`~lit_translate.evaluation.resolve_weights` (their files
+    are checked with the method's first: ``pretrained_needs``, one error names every missing file) and live in
+    this callback, never in checkpoints. Metric states are moved to the module's device on use, reset after use.
     :attr:`weight_files` records the file of each metric network built (``"features"``, ``"lpips"``: path, sha256,
     whether it is the registered pretrained file), which the report copies.
 
@@ -134,8 +136,9 @@ class TranslationMetrics(Callback):
         """Build the feature network and, for paired methods, the LPIPS network (idempotent).
 
         Raises:
-            WeightsUnavailableError: a pretrained file is missing and cannot be downloaded.
+            WeightsUnavailableError: a pretrained file is missing and cannot be downloaded (several: one error).
         """
+        check_needs(networks.metric_needs(self, paired))  # every missing file in one error, before anything is built
         if (self.fid or self.kid) and self._features is None:
             if self.feature_extractor is not None:
                 net = self.feature_extractor.eval().requires_grad_(False)
@@ -164,16 +167,18 @@ class TranslationMetrics(Callback):
                 f"TranslationMetrics needs {type(pl_module).__name__}.evaluation_pairs(batch) -> "
                 "{tag: (fake, real_target)} (see docs/architecture.md)"
             )
-        if stage == "fit" and not self._evaluates_during_fit(trainer):
-            return  # e.g. a 1-epoch smoke run with every_n_epochs 5: no pretrained weights needed
-        self.build(paired=_is_paired(pl_module))
+        if self._builds_at(trainer, stage):  # a fit that never evaluates needs no pretrained weights
+            self.build(paired=_is_paired(pl_module))
 
-    def _evaluates_during_fit(self, trainer: Trainer) -> bool:
-        """Whether this fit reaches an evaluation epoch (weights are resolved up front only then)."""
-        if trainer.limit_val_batches == 0:
-            return False
-        max_epochs = trainer.max_epochs
-        return max_epochs is None or max_epochs < 0 or max_epochs >= self.every_n_epochs
+    def pretrained_needs(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> list[Need]:
+        """Return the metric networks' files that ``stage`` loads (checked with the method's, ``weights_check``)."""
+        return networks.metric_needs(self, _is_paired(pl_module)) if self._builds_at(trainer, stage) else []
+
+    def _builds_at(self, trainer: Trainer, stage: str) -> bool:
+        """Whether set-up of ``stage`` builds the metric networks (a fit: only if it reaches an evaluation)."""
+        epochs = trainer.max_epochs if trainer.max_epochs is not None else -1
+        never = trainer.limit_val_batches == 0 or 0 <= epochs < self.every_n_epochs
+        return self.enabled and stage != "predict" and not (stage == "fit" and never)
 
     def _direction_metrics(self, paired: bool) -> nn.ModuleDict:
         enabled = {"fid": self.fid, "kid": self.kid, "lpips": self.lpips, "psnr": self.psnr, "ssim": self.ssim}
@@ -285,11 +290,7 @@ class TranslationMetrics(Callback):
                 self._update_direction(tag, metrics, fake, real, paired)
 
     def _count_targetless(self, tag: str, count: int, device: torch.device) -> None:
-        """Count the images of a direction without real target images (style transfer); skip every metric.
-
-        FID/KID compare with real images of the target domain and LPIPS/PSNR/SSIM with aligned targets, so none
-        applies; the images are still counted (``num_images``).
-        """
+        """Count the images of a direction without real target images (style transfer); no metric applies."""
         if tag not in self._metrics:
             self._metrics[tag] = nn.ModuleDict({"count": ImageCount()})
             self._targetless.add(tag)
@@ -303,9 +304,7 @@ class TranslationMetrics(Callback):
         counter.update(count, 0)
 
     def _feature_input(self, images: Tensor) -> Tensor:
-        if self.feature_extractor is not None:
-            return to_unit(images)
-        return to_uint8(to_rgb(images))
+        return to_unit(images) if self.feature_extractor is not None else to_uint8(to_rgb(images))
 
     def _update_direction(self, tag: str, metrics: nn.ModuleDict, fake: Tensor, real: Tensor, paired: bool) -> None:
         metrics["count"].update(fake.shape[0], real.shape[0])

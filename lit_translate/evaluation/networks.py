@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -13,6 +14,7 @@ from typing_extensions import override
 from lit_translate import compat
 from lit_translate.choices import check_choice
 from lit_translate.weights import LPIPS_BACKBONES, LPIPS_LINEAR_SHA256, file_sha256, resolve_weights
+from lit_translate.weights_check import Need
 
 
 class SharedFeatures(nn.Module):
@@ -119,10 +121,25 @@ def build_lpips_net(net: str = "alex", backbone_weights: str | None = None) -> n
     return model.eval().requires_grad_(False)
 
 
+def metric_needs(metrics: Any, paired: bool) -> list[Need]:
+    """Return the pretrained files ``metrics`` (a ``TranslationMetrics``) still has to load for its networks.
+
+    InceptionV3 for FID/KID (unless a custom ``feature_extractor`` replaces it) and, for paired methods, the
+    LPIPS backbone; what is already built is not listed.
+    """
+    needs = []
+    if (metrics.fid or metrics.kid) and metrics._features is None and metrics.feature_extractor is None:
+        needs.append(Need("inception", metrics.inception_weights, "--metrics.inception_weights"))
+    if paired and metrics.lpips and metrics._lpips_model is None:
+        backbone = LPIPS_BACKBONES[metrics.lpips_net]
+        needs.append(Need(backbone, metrics.lpips_backbone_weights, "--metrics.lpips_backbone_weights"))
+    return needs
+
+
 def num_features_of(net: nn.Module) -> int | None:
     """Return ``net.num_features`` when it is declared (custom FID/KID extractors), else None."""
     value = getattr(net, "num_features", None)
     return int(value) if isinstance(value, (int, Tensor)) else None
 
 
-__all__ = ["SharedFeatures", "build_inception", "build_lpips_net", "num_features_of"]
+__all__ = ["SharedFeatures", "build_inception", "build_lpips_net", "metric_needs", "num_features_of"]

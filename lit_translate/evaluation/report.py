@@ -28,7 +28,6 @@ _DESCRIPTIONS = {
     "ssim": "SSIM, RGB, mean over images (higher is better)",
     "psnr_y": "PSNR in dB, Y channel (BT.601, MATLAB rgb2ycbcr), mean over images (higher is better)",
     "ssim_y": "SSIM, Y channel (BT.601, MATLAB rgb2ycbcr), mean over images (higher is better)",
-    "l1_bicubic": "the bicubic baseline: L1 of the bicubically upsampled input to the target",
     "l1": "mean absolute error to the aligned target, images in [-1, 1] (lower is better)",
     "l1_input": "the do-nothing baseline: L1 of the input itself to the target",
     "cycle_a": "cycle-consistency L1 of A -> B -> A, images in [-1, 1] (lower is better)",
@@ -38,7 +37,8 @@ _WEIGHT_ROLES = {"features": "FID/KID network", "lpips": "LPIPS backbone"}
 DEFAULT_PROTOCOL = PSNRProtocol().describe()
 
 
-def _describe(key: str) -> str:
+def _describe(key: str, tags: dict[str, str] | None = None) -> str:
+    """Describe metric ``key``; ``tags``: the method's extra tags and what they score (``metric_tags``)."""
     name = key.split("/", 1)[-1]
     if name in _DESCRIPTIONS:
         return _DESCRIPTIONS[name]
@@ -46,8 +46,8 @@ def _describe(key: str) -> str:
     tag = name[len(base) + 1 :]
     if not base:
         return ""
-    if tag == "bicubic":  # SR methods score the bicubically upsampled input as a baseline
-        return f"{_DESCRIPTIONS[base]}; of the bicubic upsampling baseline (MATLAB imresize)"
+    if tags and tag in tags:  # a tag the method names (TranslationModule.metric_tags), e.g. a baseline
+        return f"{_DESCRIPTIONS[base]}; of {tags[tag]}"
     return f"{_DESCRIPTIONS[base]}; direction {tag}"
 
 
@@ -67,6 +67,7 @@ def write_report(
     samples: tuple[Tensor, str] | None = None,
     weights: dict[str, dict[str, Any]] | None = None,
     protocol: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``metrics.json`` and ``report.md`` (and ``samples.png``) into ``out_dir`` (created).
 
@@ -85,6 +86,9 @@ def write_report(
         weights: the metric networks' files by role (``"features"``, ``"lpips"``), as
             :func:`~lit_translate.weights.describe_file` gives them. Default: None.
         protocol: the PSNR/SSIM convention used (``PSNRProtocol.describe()``); None = the translation default.
+            Default: None.
+        tags: the method's extra metric tags and what each scores (``TranslationModule.metric_tags``, e.g. an
+            SR method's upsampling baseline); other tags are directions.
             Default: None.
 
     Returns:
@@ -110,7 +114,8 @@ def write_report(
     }
     json_path = out / "metrics.json"
     json_path.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
-    lines = [*_summary_lines(record), *_metric_lines(metrics, record["weights"]), *_tail_lines(record, config_text)]
+    metric_lines = _metric_lines(metrics, record["weights"], tags or {})
+    lines = [*_summary_lines(record), *metric_lines, *_tail_lines(record, config_text)]
     md_path = out / "report.md"
     md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return json_path, md_path
@@ -154,7 +159,7 @@ def _summary_lines(record: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _metric_lines(metrics: dict[str, float], weights: dict[str, dict[str, Any]]) -> list[str]:
+def _metric_lines(metrics: dict[str, float], weights: dict[str, dict[str, Any]], tags: dict[str, str]) -> list[str]:
     """Return the metrics table, with a banner when the metric networks are not the registered files."""
     lines = ["", "## Metrics", ""]
     if any(not info.get("registered") for info in weights.values()):
@@ -164,7 +169,7 @@ def _metric_lines(metrics: dict[str, float], weights: dict[str, dict[str, Any]])
             "",
         ]
     lines += ["| metric | value | meaning |", "|---|---:|---|"]
-    lines += [f"| {key} | {float(value):.6g} | {_describe(key)} |" for key, value in sorted(metrics.items())]
+    lines += [f"| {key} | {float(value):.6g} | {_describe(key, tags)} |" for key, value in sorted(metrics.items())]
     if not metrics:
         lines.append("| (none logged) | | |")
     return lines
@@ -258,6 +263,7 @@ class EvaluationReport(Callback):
             samples=samples,
             weights=_weight_files(trainer),
             protocol=_protocol(trainer),
+            tags=dict(getattr(pl_module, "metric_tags", {})),
         )
         rank_zero_info(f"Evaluation report: {self.last_paths[1]}\n  metrics:  {self.last_paths[0]}")
 

@@ -23,22 +23,13 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
+from lit_translate.methods.aliases import INFERENCE_MODES, InferenceMode, Pairs, Target
 from lit_translate.methods.averaging import WeightAveraging
 from lit_translate.methods.guard import NONFINITE_POLICIES, NonFinitePolicy
 from lit_translate.methods.inference import AnySizeInference
-from lit_translate.methods.plumbing import (
-    INFERENCE_MODES,
-    RNG_STATE_KEYS,
-    InferenceMode,
-    TrainingPlumbing,
-    inference_context,
-)
-
-Pairs = dict[str, tuple[Tensor, Tensor | None]]
-"""``evaluation_pairs`` output: ``{tag: (generated images, real target-domain images or None)}``."""
-Target = str | Tensor | None
-"""What to translate into: a named target of :attr:`TranslationModule.targets` (a direction such as ``"AtoB"``,
-a domain name), a label tensor for label-conditioned methods, or None for the method's first target."""
+from lit_translate.methods.optimizers import paper_adam
+from lit_translate.methods.plumbing import RNG_STATE_KEYS, TrainingPlumbing, inference_context
+from lit_translate.weights_check import Need, check_run
 
 __all__ = [
     "INFERENCE_MODES",
@@ -52,11 +43,6 @@ __all__ = [
     "inference_context",
     "paper_adam",
 ]
-
-
-def paper_adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    """Adam with lr 2e-4 and betas (0.5, 0.999), the pix2pix / CycleGAN paper setting."""
-    return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
 
 
 class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
@@ -78,6 +64,9 @@ class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
 
     paired: ClassVar[bool] = True
     directions: ClassVar[tuple[str, ...]] = ("AtoB",)
+    metric_tags: ClassVar[dict[str, str]] = {}
+    """Extra ``evaluation_pairs`` tags that are neither a direction nor a domain, and what each one scores (the
+    SR methods' ``"bicubic"``: the bicubic upsampling baseline); reports describe ``<metric>_<tag>`` with it."""
 
     def __init__(
         self,
@@ -92,13 +81,16 @@ class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
     # ----------------------------------------------------------------------------------------------- inference
     @property
     def targets(self) -> tuple[str, ...]:
-        """Return the named translation targets (default: :attr:`directions`; StarGAN: its domains)."""
+        """Return the named translation targets (default: :attr:`directions`; StarGAN: its domains).
+
+        Never raises: a method that learns its names at set-up returns ``()`` until then.
+        """
         return self.directions
 
     @property
     def default_predict_targets(self) -> tuple[str, ...]:
         """Return what ``predict`` translates into by default: the first target (a multi-domain method: all)."""
-        return (self.targets[0],)
+        return self.targets[:1]
 
     def generator_for(self, target: Target) -> nn.Module:
         """Return the network that translates into ``target`` (a name of :attr:`targets` or a label tensor)."""
@@ -111,6 +103,8 @@ class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
     def resolve_target(self, target: Target) -> Target:
         """Return ``target`` checked against :attr:`targets` (None: the first target; tensors pass through)."""
         if target is None:
+            if not self.targets:
+                raise ValueError(f"{type(self).__name__} has no named targets yet (they are known after set-up)")
             return self.targets[0]
         if isinstance(target, Tensor):
             return target
@@ -136,6 +130,20 @@ class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
     def output_scale(self, target: Target = None) -> int:
         """Return how much larger the output is than the input (the generator's ``scale``; 1 for translation)."""
         return int(getattr(self.generator_for(self.resolve_target(target)), "scale", 1))
+
+    # ---------------------------------------------------------------------------------------------- start-up
+    def pretrained_needs(self, stage: str) -> list[Need]:
+        """Return the pretrained files the method loads for ``stage`` (a loss network's VGG); none by default."""
+        return []
+
+    @override
+    def prepare_data(self) -> None:
+        """Check every pretrained file of the run at once, before the data set-up (``weights_check.check_run``).
+
+        The method's and the callbacks' files (loss network, FID/LPIPS networks) are resolved together, so a
+        missing file stops the run before step 0 and several missing files are named in one error.
+        """
+        check_run(self.trainer, self, self.trainer.state.fn.value)
 
     # ------------------------------------------------------------------------------------------------ training
     @property

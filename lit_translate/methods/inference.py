@@ -8,17 +8,15 @@ generator's ``size_divisor``, tiling (:func:`~lit_translate.tiling.tiled_forward
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from torch import Tensor
 from typing_extensions import override
 
+from lit_translate.methods.aliases import Target
 from lit_translate.tiling import tiled_forward
-
-if TYPE_CHECKING:
-    from lit_translate.methods.base import Target
 
 
 class AnySizeInference(LightningModule):

@@ -29,39 +29,26 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
-from lit_translate.evaluation.sr import psnr, ssim
 from lit_translate.losses import feature_loss, total_variation
-from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Pairs, Target, TranslationModule
-from lit_translate.methods.style_transfer import johnson_adam
+from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Pairs
+from lit_translate.methods.optimizers import johnson_adam
+from lit_translate.methods.sr_base import SuperResolutionModule, sr_scores
 from lit_translate.nets.vgg import VGGFeatures, vgg_layer_names
-from lit_translate.resize import imresize
+from lit_translate.weights import loss_network
+from lit_translate.weights_check import Need, vgg_needs
 
 LOSSES = ("feature", "pixel")
 _NEEDS_LOSS_NETWORK = ("fit", "validate", "test")
 
 
-def sr_scores(sr: Tensor, hr: Tensor, scale: int) -> dict[str, Tensor]:
-    """Return BasicSR's per-image PSNR / SSIM on Y, ``scale`` border pixels cropped, 8-bit rounded.
-
-    Args:
-        sr: Super-resolved images ``(N, 3, H, W)`` in [-1, 1].
-        hr: Ground truth, same shape, in [-1, 1].
-        scale: The SR factor (the border crop).
-
-    Returns:
-        ``{"psnr_y": (N,), "ssim_y": (N,)}`` in dB and [0, 1].
-    """
-    a, b = (sr.float() + 1) / 2, (hr.float() + 1) / 2
-    return {
-        "psnr_y": psnr(a, b, crop_border=scale, y_channel=True),
-        "ssim_y": ssim(a, b, crop_border=scale, y_channel=True),
-    }
-
-
-class PerceptualSR(TranslationModule):
+class PerceptualSR(SuperResolutionModule):
     """Johnson et al.'s super-resolution with a perceptual (feature) loss, or the per-pixel MSE baseline.
 
-    Batches are the SR DataModule's ``{"A": LR (N, 3, h, w), "B": HR (N, 3, s h, s w)}`` in [-1, 1].
+    Batches are the SR DataModule's ``{"A": LR (N, 3, h, w), "B": HR (N, 3, s h, s w)}`` in [-1, 1]. The SR base
+    (``methods/sr_base.py``) gives the scale check, the clamped inference, the bicubic baseline
+    (:meth:`~SuperResolutionModule.bicubic`) and the Y-channel scores (:func:`~lit_translate.methods.sr_base.
+    sr_scores`); the paper has no generator EMA and no pre-training, and the bicubic baseline is scored on Y by the
+    method (``val/psnr_y_bicubic``), not by the metrics callback.
 
     Args:
         generator: LR -> HR network with a ``scale`` attribute (``PerceptualSRNet``, scale 4 or 8).
@@ -104,7 +91,16 @@ class PerceptualSR(TranslationModule):
         on_nonfinite: NonFinitePolicy = "stop",
         max_skipped_steps: int = 20,
     ) -> None:
-        super().__init__(inference_mode, on_nonfinite, max_skipped_steps)
+        super().__init__(
+            generator=generator,
+            ema_decay=None,
+            pretrained=None,
+            pretrained_weights="live",
+            bicubic_baseline=False,
+            inference_mode=inference_mode,
+            on_nonfinite=on_nonfinite,
+            max_skipped_steps=max_skipped_steps,
+        )
         self.save_config_hyperparameters()
         self.loss = check_choice("loss", loss, LOSSES)
         layers = vgg_layer_names(check_choice("vgg_arch", vgg_arch, ("vgg16", "vgg19")))
@@ -115,8 +111,7 @@ class PerceptualSR(TranslationModule):
                 raise ValueError(f"{key}_weight must be >= 0, got {value}")
         if not self.weights[loss] and not tv_weight:
             raise ValueError(f"{loss}_weight and tv_weight are both 0 (loss: {loss}): nothing to train")
-        self.generator = generator
-        self.scale = int(getattr(generator, "scale", 1))
+        self.scale = self.output_scale()
         self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
         self.vgg_arch, self.vgg_weights = vgg_arch, vgg_weights
         self.vgg: VGGFeatures | None = None
@@ -124,22 +119,16 @@ class PerceptualSR(TranslationModule):
     # ------------------------------------------------------------------------------------------- loss network
     @override
     def setup(self, stage: str) -> None:
-        """Check the data's scale; build the frozen VGG once for fit/validate/test with the feature loss."""
-        self.check_data_scale()
+        """Build the frozen VGG once for fit/validate/test with the feature loss; then the SR base's checks."""
         if self.loss == "feature" and stage in _NEEDS_LOSS_NETWORK and self.vgg is None:
-            self.vgg = VGGFeatures(self.vgg_arch, (self.feature_layer,), self.vgg_weights).to(self.device)
+            self.vgg = loss_network(self.vgg_arch, (self.feature_layer,), self.vgg_weights).to(self.device)
         super().setup(stage)
 
-    def check_data_scale(self) -> None:
-        """Refuse a DataModule whose ``scale`` differs from the generator's, before the first step."""
-        trainer = self._trainer
-        data = getattr(trainer, "datamodule", None) if trainer is not None else None
-        data_scale = getattr(data, "scale", None)
-        if data_scale is not None and int(data_scale) != self.scale:
-            raise ValueError(
-                f"--data.init_args.scale is {data_scale} but the generator upsamples x{self.scale}; set "
-                f"--model.init_args.generator.init_args.scale {data_scale} or --data.init_args.scale {self.scale}"
-            )
+    @override
+    def pretrained_needs(self, stage: str) -> list[Need]:
+        """Return the VGG file of the feature loss, for fit/validate/test (none with ``loss: pixel`` or ``random``)."""
+        needs_vgg = self.loss == "feature" and stage in _NEEDS_LOSS_NETWORK and self.vgg is None
+        return vgg_needs(self.vgg_arch, self.vgg_weights) if needs_vgg else []
 
     def loss_terms(self, sr: Tensor, hr: Tensor) -> dict[str, Tensor]:
         """Return the weighted training terms (``feature`` or ``pixel``, and ``tv``; zero weights left out).
@@ -167,36 +156,16 @@ class PerceptualSR(TranslationModule):
 
     # ------------------------------------------------------------------------------------------------ contract
     @override
-    def generator_for(self, target: Target) -> nn.Module:
-        return self.generator
-
-    @override
-    def generate(self, net: nn.Module, x: Tensor, target: Target) -> Tensor:
-        return net(x).clamp(-1.0, 1.0)
-
-    @override
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         sr = self.generator(batch["A"])
         self.optimize(self.optimizers(), self.loss_terms(sr, batch["B"]), prefix="g")
 
-    def bicubic(self, lr: Tensor) -> Tensor:
-        """Return MATLAB bicubic upsampling of ``lr`` by ``scale`` (the reference line), clamped to [-1, 1]."""
-        return imresize(lr.float(), self.scale).clamp(-1.0, 1.0)
-
-    @override
-    def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        return {"bicubic": self.bicubic(batch["A"]), "sr": self.translate(batch["A"]), "hr": batch["B"]}
-
-    @override
-    def evaluation_pairs(self, batch: dict[str, Any]) -> Pairs:
-        return {"": (self.translate(batch["A"]), batch["B"])}
-
     @override
     def validation_losses(self, batch: dict[str, Any], pairs: Pairs) -> dict[str, Tensor]:
+        losses = super().validation_losses(batch, pairs)  # l1
         sr, hr = pairs[""][0].float(), batch["B"].float()
-        losses = {"l1": F.l1_loss(sr, hr), **{k: v.mean() for k, v in sr_scores(sr, hr, self.scale).items()}}
-        bicubic = sr_scores(self.bicubic(batch["A"]), hr, self.scale)
-        losses.update({f"{k}_bicubic": v.mean() for k, v in bicubic.items()})
+        for suffix, output in (("", sr), ("_bicubic", self.bicubic(batch["A"]))):
+            losses.update({f"{k}{suffix}": v.mean() for k, v in sr_scores(output, hr, self.scale).items()})
         if self.vgg is not None:
             losses["feature"] = self.feature_distance(sr, hr)
         return losses

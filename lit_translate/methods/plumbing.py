@@ -36,11 +36,10 @@ from typing_extensions import override
 
 from lit_translate import compat
 from lit_translate.choices import check_choice
+from lit_translate.methods.aliases import INFERENCE_MODES, InferenceMode
 from lit_translate.methods.guard import NonFiniteGuard, NonFinitePolicy
-from lit_translate.nets.vgg import frozen_buffer_names
+from lit_translate.nets.frozen import frozen_buffer_names
 
-InferenceMode = Literal["eval", "train"]
-INFERENCE_MODES = ("eval", "train")
 RNG_STATE_KEYS = frozenset({"torch", "cuda", "generator", "numpy", "python"})
 """The keys of :meth:`RunStateMixin.rank_state` that are random streams (reseeded, not reused, across world sizes)."""
 
@@ -147,8 +146,8 @@ class TrainingPlumbing(LightningModule):
 
     @override
     def setup(self, stage: str) -> None:
-        # Frozen loss networks (VGGFeatures) are identical on every rank: keep DDP from broadcasting their
-        # buffers at start-up and before every forward (runs before Lightning wraps the module in DDP).
+        # Frozen auxiliary networks (nets.frozen.FrozenModule, e.g. VGGFeatures) are identical on every rank: keep
+        # DDP from broadcasting their buffers at start-up and before every forward (before Lightning wraps it).
         names = frozen_buffer_names(self)
         if names:
             compat.ignore_in_ddp(self, names)

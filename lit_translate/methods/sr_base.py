@@ -1,24 +1,27 @@
-"""What the super-resolution methods (SRResNet, SRGAN) share: data checks, pre-trained start, the bicubic baseline.
+"""What the super-resolution methods (SRResNet, SRGAN, PerceptualSR) share: data checks, pre-trained start, bicubic.
 
 Batches are the SR DataModule's ``{"A": LR (N, C, h, w), "B": HR (N, C, s h, s w)}`` in [-1, 1]. Inference clamps
 the generator's output to [-1, 1] (an image); the training losses use it unclamped, as BasicSR. Every evaluation
-also scores the **bicubic baseline** (the LR image upsampled by MATLAB's ``imresize``, tag ``"bicubic"``: logged as
-``val/psnr_bicubic``, ...), so a report shows the model and the number it has to beat side by side.
+also scores the **bicubic baseline** (the LR image upsampled by MATLAB's ``imresize``, :meth:`~SuperResolutionModule.
+bicubic`, tag ``"bicubic"``: logged as ``val/psnr_bicubic``, ...), so a report shows the model and the number it
+has to beat side by side. :func:`sr_scores` is the SR papers' per-image PSNR / SSIM on Y (BasicSR's convention),
+for methods that log it themselves (PerceptualSR).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
-import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
+from lit_translate.evaluation.sr import psnr, ssim
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Pairs, Target, TranslationModule
+from lit_translate.methods.optimizers import basicsr_adam
 from lit_translate.methods.pretrained import PretrainedWeights, load_pretrained
 from lit_translate.resize import imresize
 
@@ -26,18 +29,33 @@ PIXEL_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"l1": F.l1_loss, 
 """Pixel criteria by name (BasicSR ``L1Loss`` / ``MSELoss``, mean reduction; images in [-1, 1])."""
 
 
-def basicsr_adam(lr: float) -> Callable[[Any], torch.optim.Optimizer]:
-    """Return an Adam factory with BasicSR's SR betas (0.9, 0.99) and learning rate ``lr``."""
-    return lambda params: torch.optim.Adam(params, lr=lr, betas=(0.9, 0.99))
-
-
 def pixel_loss(name: str, output: Tensor, target: Tensor) -> Tensor:
     """Return the ``name`` (``"l1"``/``"mse"``) pixel loss in float32."""
     return PIXEL_LOSSES[name](output.float(), target.float())
 
 
+def sr_scores(sr: Tensor, hr: Tensor, scale: int) -> dict[str, Tensor]:
+    """Return BasicSR's per-image PSNR / SSIM on Y, ``scale`` border pixels cropped, 8-bit rounded.
+
+    Args:
+        sr: Super-resolved images ``(N, 3, H, W)`` in [-1, 1].
+        hr: Ground truth, same shape, in [-1, 1].
+        scale: The SR factor (the border crop).
+
+    Returns:
+        ``{"psnr_y": (N,), "ssim_y": (N,)}`` in dB and [0, 1].
+    """
+    a, b = (sr.float() + 1) / 2, (hr.float() + 1) / 2
+    return {
+        "psnr_y": psnr(a, b, crop_border=scale, y_channel=True),
+        "ssim_y": ssim(a, b, crop_border=scale, y_channel=True),
+    }
+
+
 class SuperResolutionModule(TranslationModule):
     """The shared part of the SR methods (one generator ``LR -> HR``, optionally averaged, optionally pre-trained).
+
+    Subclasses call ``super().__init__`` with keyword arguments (eight of them, all required).
 
     Args:
         generator: LR ``(N, C, h, w)`` -> HR ``(N, C, s h, s w)``, both in [-1, 1]; has ``scale`` (e.g.
@@ -54,8 +72,11 @@ class SuperResolutionModule(TranslationModule):
             :class:`~lit_translate.ema.ModelEMA`). Default: False.
     """
 
+    metric_tags: ClassVar[dict[str, str]] = {"bicubic": "the bicubic upsampling baseline (MATLAB imresize)"}
+
     def __init__(
         self,
+        *,
         generator: nn.Module,
         ema_decay: float | None,
         pretrained: str | None,
@@ -90,7 +111,7 @@ class SuperResolutionModule(TranslationModule):
     @override
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        data = getattr(self.trainer, "datamodule", None)
+        data = getattr(self._trainer, "datamodule", None)  # None without a trainer (a unit test's setup call)
         scale = getattr(data, "scale", None)
         if scale is not None and scale != self.output_scale():
             raise ValueError(
@@ -142,4 +163,4 @@ class SuperResolutionModule(TranslationModule):
         return losses
 
 
-__all__ = ["PIXEL_LOSSES", "SuperResolutionModule", "basicsr_adam", "pixel_loss"]
+__all__ = ["PIXEL_LOSSES", "SuperResolutionModule", "basicsr_adam", "pixel_loss", "sr_scores"]

@@ -30,10 +30,12 @@ from typing_extensions import override
 from lit_translate.choices import check_choice
 from lit_translate.losses import GANLoss, feature_loss
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy
+from lit_translate.methods.optimizers import basicsr_adam
 from lit_translate.methods.pretrained import PretrainedWeights
-from lit_translate.methods.sr_base import PIXEL_LOSSES, SuperResolutionModule, basicsr_adam, pixel_loss
+from lit_translate.methods.sr_base import PIXEL_LOSSES, SuperResolutionModule, pixel_loss
 from lit_translate.nets.vgg import VGGFeatures
-from lit_translate.standins import resolve_vgg_weights
+from lit_translate.weights import loss_network
+from lit_translate.weights_check import Need, vgg_needs
 
 GAN_MODES = ("vanilla", "lsgan", "hinge")
 
@@ -106,14 +108,14 @@ class SRGAN(SuperResolutionModule):
         max_skipped_steps: int = 20,
     ) -> None:
         super().__init__(
-            generator,
-            ema_decay,
-            pretrained,
-            pretrained_weights,
-            bicubic_baseline,
-            inference_mode,
-            on_nonfinite,
-            max_skipped_steps,
+            generator=generator,
+            ema_decay=ema_decay,
+            pretrained=pretrained,
+            pretrained_weights=pretrained_weights,
+            bicubic_baseline=bicubic_baseline,
+            inference_mode=inference_mode,
+            on_nonfinite=on_nonfinite,
+            max_skipped_steps=max_skipped_steps,
             ema_warmup=ema_warmup,
         )
         self.save_config_hyperparameters()
@@ -139,9 +141,14 @@ class SRGAN(SuperResolutionModule):
         needs no VGG weights, and a missing file still stops a fit before its first step.
         """
         if self.vgg is None and self.lambdas["perceptual"]:
-            weights = resolve_vgg_weights(self.vgg_weights, "vgg19")
-            self.vgg = VGGFeatures("vgg19", (self.perceptual_layer,), weights).to(self.device)
+            self.vgg = loss_network("vgg19", (self.perceptual_layer,), self.vgg_weights).to(self.device)
         return self.vgg
+
+    @override
+    def pretrained_needs(self, stage: str) -> list[Need]:
+        """Return the VGG-19 file of the perceptual term, for fit only (none with ``vgg_weights: random``)."""
+        needs_vgg = stage == "fit" and self.vgg is None and bool(self.lambdas["perceptual"])
+        return vgg_needs("vgg19", self.vgg_weights) if needs_vgg else []
 
     @override
     def setup(self, stage: str) -> None:

@@ -21,8 +21,9 @@ from typing_extensions import override
 
 from lit_translate.choices import check_choice
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy
+from lit_translate.methods.optimizers import basicsr_adam
 from lit_translate.methods.pretrained import PretrainedWeights
-from lit_translate.methods.sr_base import PIXEL_LOSSES, SuperResolutionModule, basicsr_adam, pixel_loss
+from lit_translate.methods.sr_base import PIXEL_LOSSES, SuperResolutionModule, pixel_loss
 
 
 class SRResNetMethod(SuperResolutionModule):
@@ -66,14 +67,14 @@ class SRResNetMethod(SuperResolutionModule):
         max_skipped_steps: int = 20,
     ) -> None:
         super().__init__(
-            generator,
-            ema_decay,
-            pretrained,
-            pretrained_weights,
-            bicubic_baseline,
-            inference_mode,
-            on_nonfinite,
-            max_skipped_steps,
+            generator=generator,
+            ema_decay=ema_decay,
+            pretrained=pretrained,
+            pretrained_weights=pretrained_weights,
+            bicubic_baseline=bicubic_baseline,
+            inference_mode=inference_mode,
+            on_nonfinite=on_nonfinite,
+            max_skipped_steps=max_skipped_steps,
             ema_warmup=ema_warmup,
         )
         self.save_config_hyperparameters()

@@ -21,7 +21,6 @@ source label, ``c_trg`` = c, the target label.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
 from typing import Any, Literal
 
 import torch
@@ -38,14 +37,10 @@ from lit_translate.labels import LabelSpace, other_domain_targets, permuted_targ
 from lit_translate.losses import GANLoss, gradient_penalty
 from lit_translate.methods import stargan_checks as checks
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Pairs, Target, TranslationModule
+from lit_translate.methods.optimizers import stargan_adam
 
 GanMode = Literal["wgangp", "lsgan", "hinge", "vanilla"]
 TargetSampling = Literal["permute", "other"]
-
-
-def stargan_adam(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    """Adam with lr 1e-4 and betas (0.5, 0.999), StarGAN's setting for G and D."""
-    return torch.optim.Adam(params, lr=1e-4, betas=(0.5, 0.999))
 
 
 class StarGAN(TranslationModule):
@@ -154,7 +149,8 @@ class StarGAN(TranslationModule):
     @property
     @override
     def targets(self) -> tuple[str, ...]:
-        return self.space.names
+        """Return the domain names; empty until the label space is known (set-up, config or checkpoint)."""
+        return self.label_space.names if self.label_space is not None else ()
 
     @property
     def default_predict_targets(self) -> tuple[str, ...]:

@@ -33,7 +33,10 @@ from lit_translate.data.images import synthetic_style_image, to_tensor
 from lit_translate.data.io import load_image
 from lit_translate.losses import feature_loss, gram_matrix, style_loss, total_variation
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Pairs, Target, TranslationModule
+from lit_translate.methods.optimizers import johnson_adam
 from lit_translate.nets.vgg import VGGFeatures, vgg_layer_names
+from lit_translate.weights import loss_network
+from lit_translate.weights_check import Need, vgg_needs
 
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 """pytorch/examples' style taps (the ends of its VGG-16 slices)."""
@@ -41,11 +44,6 @@ SYNTHETIC_STYLE = "synthetic"
 """The ``style_image`` value of the built-in procedural style (``data.images.synthetic_style_image``)."""
 STYLE_KEY = "--model.init_args.style_image"
 _NEEDS_LOSS_NETWORK = ("fit", "validate", "test")
-
-
-def johnson_adam(params: Any) -> torch.optim.Optimizer:
-    """Adam with lr 1e-3 and PyTorch's default betas (0.9, 0.999), the pytorch/examples setting."""
-    return torch.optim.Adam(params, lr=1e-3)
 
 
 def load_style_image(path: str, size: int | None = None) -> Tensor:
@@ -174,6 +172,12 @@ class StyleTransfer(TranslationModule):
             self.build_loss_network()
         super().setup(stage)  # after the build: the base sees the frozen network (e.g. to keep it out of DDP)
 
+    @override
+    def pretrained_needs(self, stage: str) -> list[Need]:
+        """Return the VGG file of the loss network, for fit/validate/test (none with ``vgg_weights: random``)."""
+        needs_vgg = stage in _NEEDS_LOSS_NETWORK and self.vgg is None
+        return vgg_needs(self.vgg_arch, self.vgg_weights) if needs_vgg else []
+
     def build_loss_network(self) -> None:
         """Build the frozen VGG and the style image's Gram matrices (non-persistent buffers) on the module's device.
 
@@ -183,7 +187,7 @@ class StyleTransfer(TranslationModule):
         """
         style = load_style_image(self.style_image, self.style_size).to(self.device)
         layers = tuple(dict.fromkeys((self.content_layer, *self.style_layers)))
-        vgg = VGGFeatures(self.vgg_arch, layers, self.vgg_weights).to(self.device)
+        vgg = loss_network(self.vgg_arch, layers, self.vgg_weights).to(self.device)
         with torch.no_grad():
             features = vgg(style)
         self.register_buffer("style", style, persistent=False)

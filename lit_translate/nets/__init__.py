@@ -9,6 +9,7 @@ from lit_translate.nets.blocks import (
     resolve_choice,
 )
 from lit_translate.nets.discriminators import PatchDiscriminator, PixelDiscriminator
+from lit_translate.nets.frozen import FrozenModule, frozen_buffer_names
 from lit_translate.nets.generators import ResnetGenerator, UnetGenerator
 from lit_translate.nets.init import init_weights
 from lit_translate.nets.multiscale import MultiscaleDiscriminator
@@ -17,7 +18,7 @@ from lit_translate.nets.spade import SPADE, ConvEncoder, SPADEGenerator, SPADERe
 from lit_translate.nets.sr import MSRResNet, RRDBNet, SRResNet, VGGStyleDiscriminator
 from lit_translate.nets.stargan import StarGANDiscriminator, StarGANGenerator, StarGANResidualBlock
 from lit_translate.nets.transformer import PerceptualSRNet, TransformerNet
-from lit_translate.nets.vgg import VGGFeatures, frozen_buffer_names, vgg_layer_names
+from lit_translate.nets.vgg import VGGFeatures, vgg_layer_names
 
 __all__ = [
     "SPADE",
@@ -28,6 +29,7 @@ __all__ = [
     "MultiscaleDiscriminator",
     "SPADEGenerator",
     "SPADEResnetBlock",
+    "FrozenModule",
     "MSRResNet",
     "PatchDiscriminator",
     "PerceptualSRNet",

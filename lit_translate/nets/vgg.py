@@ -7,33 +7,35 @@ pytorch/examples ``fast_neural_style`` slices end at 3, 8, 15, 22 = relu1_2, rel
 ``conv5_4`` is ``features[34]`` of VGG-19 (BasicSR's ESRGAN loss).
 
 The network is a fixed function, never a trained or saved part of a model: every weight is a non-persistent
-buffer (see :class:`VGGFeatures`).
+buffer (a :class:`~lit_translate.nets.frozen.FrozenModule`). Plain torch: it takes a resolved state dict (or a
+file); which file (the torch.hub cache, a download, a random stand-in) is decided outside ``nets/``, by
+:func:`lit_translate.weights.loss_network_state`.
 """
 
 from __future__ import annotations
 
-import warnings
+import os
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
 from lit_translate.choices import check_choice
-from lit_translate.weights import WEIGHTS, resolve_weights
+from lit_translate.nets.frozen import FrozenModule, frozen_buffer_names
 
 # Convolutions per block (torchvision cfg "D" = VGG-16, "E" = VGG-19) and each block's width; a 2x2 max-pool
 # ends every block.
 _BLOCKS: dict[str, tuple[int, ...]] = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 _WIDTHS = (64, 128, 256, 512, 512)
 
-RANDOM_WEIGHTS = "random"
-"""The ``weights`` / ``--model.init_args.vgg_weights`` value that builds a random-weight stand-in (CPU demos, tests)."""
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+WeightsLocator = Callable[[str, str | None], tuple[Mapping[str, Tensor], Path | None]]
+"""``(arch, weights) -> (state dict, file or None)``: how a file name, None or ``"random"`` becomes weights."""
 
 
 def vgg_layer_names(arch: Literal["vgg16", "vgg19"]) -> tuple[str, ...]:
@@ -63,15 +65,29 @@ def vgg_conv_shapes(arch: Literal["vgg16", "vgg19"]) -> list[tuple[int, int]]:
     return shapes
 
 
-def _load_features_state(path: Path, arch: str, depth: int) -> dict[str, Tensor]:
-    """Read the ``features.<i>.weight/bias`` tensors of the first ``depth`` layers from a torchvision state dict."""
-    spec = WEIGHTS[arch]
+def read_state_file(path: str | os.PathLike[str], arch: str) -> dict[str, Tensor]:
+    """Read a torchvision ``arch`` state dict from ``path`` (``weights_only``); unreadable files name the path."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same clear message
         raise ValueError(f"{path} is not a readable torchvision {arch} state dict ({error})") from error
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds a {type(state).__name__}, not a torchvision {arch} state dict")
+    return state
+
+
+def features_state(state: Mapping[str, Tensor], arch: str, depth: int, source: str) -> dict[str, Tensor]:
+    """Return float32 copies of the ``features.<i>.weight/bias`` tensors of the first ``depth`` layers of ``state``.
+
+    Args:
+        state: A torchvision ``arch`` state dict (classifier keys are ignored).
+        arch: ``"vgg16"`` or ``"vgg19"``.
+        depth: How many layers of :func:`vgg_layer_names` are kept.
+        source: Where ``state`` comes from, for the error message (a file name).
+
+    Raises:
+        ValueError: A key is missing or has the wrong shape (the message names ``source`` and the keys).
+    """
     expected: dict[str, tuple[int, ...]] = {}
     convs = iter(vgg_conv_shapes(arch))
     for index, name in enumerate(vgg_layer_names(arch)[:depth]):
@@ -84,19 +100,32 @@ def _load_features_state(path: Path, arch: str, depth: int) -> dict[str, Tensor]
     if missing or wrong:
         problems = "; ".join(filter(None, [f"missing {', '.join(missing)}" if missing else "", "; ".join(wrong)]))
         raise ValueError(
-            f"{path} is not a torchvision {arch} state dict ({problems}). Expected the layout of {spec.filename} "
-            f"(keys features.<i>.weight/bias), from {spec.url}."
+            f"{source} is not a torchvision {arch} state dict ({problems}). Expected the layout of torchvision's "
+            f"{arch}(weights=IMAGENET1K_V1).state_dict() (keys features.<i>.weight/bias)."
         )
     return {key: state[key].detach().to(torch.float32).clone() for key in expected}
 
 
-class VGGFeatures(nn.Module):
+def _local_file(arch: str, weights: str | None) -> tuple[Mapping[str, Tensor], Path | None]:
+    """Read ``weights`` as a file (the locator without a weights registry; None is an error)."""
+    if weights is None:
+        raise ValueError(
+            f"VGGFeatures({arch!r}) got no weights: pass a state dict or a file (lit_translate.weights."
+            "loss_network_state resolves None, a file name or 'random')"
+        )
+    path = Path(os.path.expanduser(str(weights)))
+    if not path.is_file():
+        raise FileNotFoundError(f"VGG weights file {path} does not exist")
+    return read_state_file(path, arch), path
+
+
+class VGGFeatures(FrozenModule):
     """Frozen torchvision VGG ``features``, returning the activations at named layers (the "loss network" phi).
 
     Input convention: images in [-1, 1]. The module maps them to [0, 1] and applies the ImageNet mean/std itself
     (out of place), which is exactly pytorch/examples' ``normalize_batch`` applied to the same image in 0-255.
 
-    Frozen, in four ways:
+    Frozen, in four ways (:class:`~lit_translate.nets.frozen.FrozenModule`):
 
     * every weight is a **non-persistent buffer**: not in ``parameters()`` (so no optimizer, no gradient, no DDP
       gradient all-reduce), not in ``state_dict()`` (checkpoints stay small and never carry VGG), yet it follows
@@ -111,40 +140,43 @@ class VGGFeatures(nn.Module):
     DDP: DDP's ``broadcast_buffers`` (on by default) would copy these buffers from rank 0 on every forward (tens of
     MB per step), and its start-up sync would copy them once. They are identical on every rank already, so list
     them as ignored before wrapping: ``DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model,
-    frozen_buffer_names(model))`` (:func:`frozen_buffer_names` collects the fully qualified names of every
-    ``VGGFeatures`` buffer under ``model``). Code that broadcasts or averages buffers itself should skip the same
-    names. ``frozen_buffers`` holds this module's own buffer names.
+    frozen_buffer_names(model))`` (:func:`~lit_translate.nets.frozen.frozen_buffer_names` collects the fully
+    qualified names of every frozen module's buffers under ``model``). ``frozen_buffers`` holds this module's own.
 
     Args:
         arch: ``"vgg16"`` (Johnson et al., LPIPS) or ``"vgg19"`` (SRGAN/ESRGAN). Default ``"vgg16"``.
         layers: The taps, by paper name (``"relu2_2"``, ``"conv5_4"``, ``"pool3"``, ...), returned in this order;
             a single string is one tap. Default ``("relu2_2",)`` (Johnson's content/feature layer).
-        weights: A local torchvision state dict of ``arch`` (``features.<i>.weight/bias``; classifier keys are
-            ignored). None: the torch.hub cache, then a download (see :func:`lit_translate.weights.resolve_weights`;
-            offline it raises ``WeightsUnavailableError``). ``"random"`` (:data:`RANDOM_WEIGHTS`): the calibrated
-            random stand-in :func:`lit_translate.standins.random_vgg_state` (``arch``, seed 0), built in memory,
-            identical in every process, with a ``UserWarning``: for CPU demos and tests only, its features mean
-            nothing. Default None.
+        weights: The resolved torchvision state dict of ``arch`` (``features.<i>.weight/bias``; classifier keys
+            are ignored), as :func:`lit_translate.weights.loss_network_state` returns it. A file name, None or
+            ``"random"`` goes through :attr:`locate_weights`: once :mod:`lit_translate.weights` is imported, the
+            registry's resolver (None: the torch.hub cache, then a download, offline ``WeightsUnavailableError``;
+            ``"random"``: the calibrated stand-in, with a warning); without it, a file is read as it is. Default
+            None.
 
     Attributes:
         arch: As given.
         layers: The requested taps, a tuple.
-        weights_path: The resolved weight file (reports record it); None for the ``"random"`` stand-in.
+        weights_path: The weight file it was read from (reports record it); None for a state dict or a stand-in.
         features: ``nn.Sequential`` of the layers up to the deepest tap, named ``conv1_1``, ``relu1_1``, ...
         frozen_buffers: Names of this module's buffers, relative to it.
+        locate_weights: The class-wide :data:`WeightsLocator` for file names and None (the registry installs
+            itself here; plain torch otherwise).
 
     Raises:
         ValueError: ``arch`` or a layer name is unknown (the message lists the valid names), ``layers`` is empty or
-            repeats a name, or the file is not a torchvision ``arch`` state dict (the message names the file).
-        FileNotFoundError: ``weights`` does not exist.
+            repeats a name, or the weights are not a torchvision ``arch`` state dict (the message names the file).
+        FileNotFoundError: ``weights`` names a file that does not exist.
         WeightsUnavailableError: ``weights`` is None, the file is not cached and cannot be downloaded.
     """
+
+    locate_weights: ClassVar[WeightsLocator] = staticmethod(_local_file)
 
     def __init__(
         self,
         arch: Literal["vgg16", "vgg19"] = "vgg16",
         layers: Sequence[str] = ("relu2_2",),
-        weights: str | None = None,
+        weights: Mapping[str, Tensor] | str | None = None,
     ) -> None:
         super().__init__()
         names = vgg_layer_names(arch)
@@ -156,32 +188,16 @@ class VGGFeatures(nn.Module):
             raise ValueError(f"VGGFeatures layers {list(self.layers)} ({problem}); valid {arch} layers: {names}")
         depth = max(names.index(name) for name in self.layers) + 1
         self.weights_path: Path | None = None
-        if weights == RANDOM_WEIGHTS:
-            state = random_stand_in(arch)
-        else:
-            self.weights_path = resolve_weights(arch, weights)
-            state = _load_features_state(self.weights_path, arch, depth)
+        if not isinstance(weights, Mapping):
+            weights, self.weights_path = type(self).locate_weights(arch, weights)
+        source = str(self.weights_path) if self.weights_path is not None else f"the {arch} state dict"
+        state = features_state(weights, arch, depth, source)
         self.features = nn.Sequential(
             OrderedDict((name, _frozen_layer(name, index, state)) for index, name in enumerate(names[:depth]))
         )
         for name, values in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)):
             self.register_buffer(name, torch.tensor(values, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-        self.frozen_buffers = tuple(name for name, _ in self.named_buffers())
         super().train(False)
-
-    def train(self, mode: bool = True) -> VGGFeatures:
-        """Stay in eval mode whatever ``mode`` is (the loss network is a fixed function)."""
-        return super().train(False)
-
-    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> VGGFeatures:
-        # Follow device moves and float64, but keep float16/bfloat16 conversions of a parent away from the loss
-        # network: its features and Gram matrices are only meaningful in at least float32.
-        super()._apply(fn, recurse)
-        for module in self.modules():
-            for name, buffer in module._buffers.items():
-                if buffer is not None and buffer.dtype in (torch.float16, torch.bfloat16):
-                    module._buffers[name] = buffer.float()
-        return self
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         """Compute the activations at the requested layers.
@@ -208,28 +224,8 @@ class VGGFeatures(nn.Module):
 
     def extra_repr(self) -> str:
         """Show the architecture, taps and weight file in ``repr``."""
-        weights = RANDOM_WEIGHTS if self.weights_path is None else str(self.weights_path)
+        weights = "<state dict>" if self.weights_path is None else str(self.weights_path)
         return f"arch={self.arch!r}, layers={self.layers!r}, weights={weights!r}"
-
-
-def random_stand_in(arch: str) -> dict[str, Tensor]:
-    """Return the ``"random"`` weights of ``arch`` (:func:`~lit_translate.standins.random_vgg_state`, seed 0), warning.
-
-    The state is a pure function of ``arch`` (seeded, forked RNG), so every DDP rank and every reload of a
-    checkpoint builds the same loss network.
-    """
-    from lit_translate.standins import random_vgg_state  # standins imports this module
-
-    warnings.warn(
-        f"vgg_weights={RANDOM_WEIGHTS!r}: using a RANDOM-WEIGHT {arch} stand-in (lit_translate.standins."
-        f"random_vgg_state) as the loss network. For CPU demos and tests only: its features are not ImageNet "
-        f"features, so perceptual and style losses optimise something else than the paper's; for real training "
-        f"pass --model.init_args.vgg_weights PATH (the real {WEIGHTS[arch].filename}) or leave it unset to use "
-        f"the torch.hub cache.",
-        UserWarning,
-        stacklevel=3,
-    )
-    return random_vgg_state(arch)
 
 
 def _frozen_layer(name: str, index: int, state: dict[str, Tensor]) -> nn.Module:
@@ -246,30 +242,14 @@ def _frozen_layer(name: str, index: int, state: dict[str, Tensor]) -> nn.Module:
     return conv
 
 
-def frozen_buffer_names(model: nn.Module) -> list[str]:
-    """Fully qualified names of every :class:`VGGFeatures` buffer under ``model`` (for DDP's ignore list).
-
-    Args:
-        model: Any module, e.g. the LightningModule before Lightning wraps it in DDP.
-
-    Returns:
-        Names such as ``"vgg.features.conv1_1.weight"``, relative to ``model``.
-    """
-    return [
-        f"{prefix}.{name}" if prefix else name
-        for prefix, module in model.named_modules()
-        if isinstance(module, VGGFeatures)
-        for name in module.frozen_buffers
-    ]
-
-
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
-    "RANDOM_WEIGHTS",
     "VGGFeatures",
+    "WeightsLocator",
+    "features_state",
     "frozen_buffer_names",
-    "random_stand_in",
+    "read_state_file",
     "vgg_conv_shapes",
     "vgg_layer_names",
 ]

@@ -1,0 +1,26 @@
+"""The type aliases of the method contract (a leaf: it imports nothing from the package).
+
+``methods/base.py`` (the contract) and the bases it inherits from (``inference.py``, ``plumbing.py``) all speak
+of targets, evaluation pairs and inference modes; keeping the names here lets each of them import the names
+without importing the others. ``lit_translate.methods.base`` re-exports all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from torch import Tensor
+
+Pairs = dict[str, tuple[Tensor, Tensor | None]]
+"""``evaluation_pairs`` output: ``{tag: (generated images, real target-domain images or None)}``."""
+
+Target = str | Tensor | None
+"""What to translate into: a named target of ``TranslationModule.targets`` (a direction such as ``"AtoB"``,
+a domain name), a label tensor for label-conditioned methods, or None for the method's first target."""
+
+InferenceMode = Literal["eval", "train"]
+"""How inference runs: ``"eval"``, or ``"train"`` (dropout and batch statistics on, as in the pix2pix paper)."""
+
+INFERENCE_MODES = ("eval", "train")
+
+__all__ = ["INFERENCE_MODES", "InferenceMode", "Pairs", "Target"]
