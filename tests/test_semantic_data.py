@@ -226,3 +226,65 @@ def test_rgb_label_map_and_custom_needs_label_nc(tmp_path):
         module(root).setup("test")
     with pytest.raises(InputError, match="needs --data.init_args.label_nc"):
         SemanticDataModule(root=str(root), label_dir="label", image_dir="image")
+
+
+# ----------------------------------------------------------------------------------------- SPADE's layouts
+def test_cityscapes_layout_16bit_instances_and_fixed_size(tmp_path):
+    ids = np.kron(np.array([[7, 26], [24, 0]]), np.ones((8, 16), int))  # 32x16
+    inst = np.kron(np.array([[7, 26001], [24000, 0]]), np.ones((8, 16), int)).astype(np.uint16)
+    for split in ("train", "val"):
+        for i, city in enumerate(("aachen", "bonn")):
+            stem = f"{city}_00000{i}_000019"
+            palette_png(tmp_path / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png", ids)
+            Image.fromarray(inst).save(tmp_path / "gtFine" / split / city / f"{stem}_gtFine_instanceIds.png")
+            palette_png(tmp_path / "gtFine" / split / city / f"{stem}_gtFine_color.png", ids)  # ignored
+            (tmp_path / "leftImg8bit" / split / city).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(class_photo(ids)).save(tmp_path / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png")
+    dm = SemanticDataModule(root=str(tmp_path), layout="cityscapes", crop_size=16, num_workers=0, batch_size=2)
+    assert (dm.label_nc, dm.contain_dontcare_label, dm.semantic_nc) == (35, False, 36)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["A"].shape == (2, 1, 8, 16) and batch["B"].shape == (2, 3, 8, 16)  # fixed: 16 x 16/2
+    assert set(batch["A_instance"].unique().tolist()) == {0, 7, 24000, 26001}
+    assert set(batch["A"].unique().tolist()) == {0, 7, 24, 26}
+
+
+def test_ade20k_layout_zero_is_dontcare(tmp_path):
+    base = tmp_path / "ADEChallengeData2016"
+    ids = np.kron(np.array([[0, 1], [150, 3]]), np.ones((8, 8), int))
+    for folder in ("training", "validation"):
+        for i in range(2):
+            palette_png(base / "annotations" / folder / f"ADE_{folder}_{i}.png", ids)
+            (base / "images" / folder).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(class_photo(ids % 12)).save(base / "images" / folder / f"ADE_{folder}_{i}.jpg")
+    dm = SemanticDataModule(root=str(tmp_path), layout="ade20k", load_size=16, crop_size=16, num_workers=0)
+    assert dm.semantic_nc == 151
+    dm.setup("fit")
+    label = dm.dataset("val")[0]["A"]
+    assert set(label.unique().tolist()) == {150, 0, 149, 2}
+
+
+def test_coco_layout_missing_instance_named(tmp_path):
+    ids = np.full((8, 8), 181)
+    for split in ("train", "val"):
+        for i in range(2):
+            palette_png(tmp_path / f"{split}_label" / f"{i:012d}.png", ids)
+            palette_png(tmp_path / f"{split}_inst" / f"{i:012d}.png", ids)
+            (tmp_path / f"{split}_img").mkdir(exist_ok=True)
+            Image.fromarray(class_photo(ids % 10)).save(tmp_path / f"{split}_img" / f"{i:012d}.jpg")
+    dm = SemanticDataModule(root=str(tmp_path), layout="coco", load_size=8, crop_size=8, num_workers=0)
+    dm.setup("fit")
+    assert dm.semantic_nc == 184 and dm.dataset("train")[0]["A_instance"].shape == (1, 8, 8)
+    (tmp_path / "val_inst" / f"{1:012d}.png").unlink()
+    with pytest.raises(InputError, match=r"1 label map\(s\) without an instance map: .*val_label/000000000001\.png"):
+        SemanticDataModule(root=str(tmp_path), layout="coco", load_size=8, crop_size=8).setup("fit")
+
+
+def test_custom_missing_split_folder(tmp_path):
+    ids = np.ones((8, 8), int)
+    palette_png(tmp_path / "labels" / "train" / "a.png", ids)
+    (tmp_path / "photos" / "train").mkdir(parents=True)
+    Image.fromarray(class_photo(ids)).save(tmp_path / "photos" / "train" / "a.png")
+    dm = module(tmp_path, label_dir="labels", image_dir="photos", load_size=8, crop_size=8, test_split="test")
+    with pytest.raises(InputError, match=r"no 'test' split: .*labels/test does not exist"):
+        dm.setup("test")

@@ -85,10 +85,9 @@ def match_triples(
         for other, other_keys in keyed.items():
             missing = sorted(by_key[k] for k in by_key.keys() - other_keys.keys())
             if missing:
-                shown = ", ".join(str(p) for p in missing[:5])
-                problems.append(
-                    f"{len(missing)} {side}(s) without a {other}: {shown}{', ...' if len(missing) > 5 else ''}"
-                )
+                shown = ", ".join(str(p) for p in missing[:5]) + (", ..." if len(missing) > 5 else "")
+                article = "an" if other[0] in "aeiou" else "a"
+                problems.append(f"{len(missing)} {side}(s) without {article} {other}: {shown}")
     if problems:
         raise InputError(
             "label maps, photos and instance maps must pair up by name: " + "; ".join(problems) + " (add or remove "

@@ -22,7 +22,7 @@ from lit_translate.choices import check_choice
 from lit_translate.data import semantic_layouts as layouts
 from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, TranslationDataModule, check_root
 from lit_translate.data.folder import ImageFolderDataset
-from lit_translate.data.io import check_channels
+from lit_translate.data.io import MissingDataError, check_channels
 from lit_translate.data.sampling import seeded_split
 from lit_translate.data.scan import ImageHeader, ScanRequest
 from lit_translate.data.semantic import (
@@ -129,7 +129,7 @@ class SemanticDataModule(TranslationDataModule):
             "aspect_ratio": aspect_ratio or defaults.aspect_ratio,
             "flip": not no_flip,
         }
-        self._train_transform = self.transform(train=True)  # validates the sizes now
+        self._transforms = (self.transform(train=True), self.transform(train=False))  # validates the sizes now
         check_channels(target_channels, "target_channels")
         if not 0.0 < val_fraction < 1.0:
             raise InputError(f"--data.init_args.val_fraction must be in (0, 1), got {val_fraction}")
@@ -177,8 +177,13 @@ class SemanticDataModule(TranslationDataModule):
             return layouts.ade20k(root, split)
         if self.layout == "coco":
             return layouts.coco(root, split, self.instance)
-        folders = self._custom_folders(split)
-        if folders is not None:
+        if self._split_folders():
+            folders = self._custom_folders(split)
+            if folders is None:
+                raise MissingDataError(
+                    f"no {split!r} split: {root / str(self.dirs['label_dir']) / split} does not exist; add it or set "
+                    f"--data.init_args.{role}_split to an existing <label_dir> sub-folder"
+                )
             return layouts.custom(folders)
         folder, items = layouts.custom(layouts.custom_folders(root, self._dirs(), None))
         if role == "test":
@@ -191,6 +196,10 @@ class SemanticDataModule(TranslationDataModule):
     def _dirs(self) -> dict[str, str | None]:
         """Return the custom folders (``instance_dir`` dropped with ``no_instance``)."""
         return self.dirs | ({} if self.instance else {"instance_dir": None})
+
+    def _split_folders(self) -> bool:
+        """Tell whether the custom folders hold split sub-folders (``<label_dir>/<train_split>`` exists)."""
+        return self._custom_folders(self.splits["train"] or "train") is not None
 
     def _custom_folders(self, split: str) -> dict[str, Path | None] | None:
         """Return the custom folders of ``split`` when they exist as ``<dir>/<split>``, else None (flat folders)."""
@@ -209,7 +218,9 @@ class SemanticDataModule(TranslationDataModule):
             return (images / split).is_dir() or (images / layouts.ADE_SPLITS.get(split, split)).is_dir()
         if self.layout == "coco":
             return (root / f"{split}_label").is_dir()
-        return True  # custom: <dir>/<split> folders, or the flat folders split by val_fraction
+        if self._split_folders():
+            return self._custom_folders(split) is not None
+        return True  # flat folders: train and val split by val_fraction, test = every file
 
     @override
     def predict_dataset(self) -> Dataset:
@@ -252,7 +263,8 @@ class SemanticDataModule(TranslationDataModule):
         if len(sizes) > 1:
             shown = ", ".join(f"{h.width}x{h.height}" for h in headers)
             return f"label map, photo (and instance map) differ in size ({shown}); they must have one size"
-        return self._train_transform.size_problem(headers[0].width, headers[0].height)
+        problems = (tf.size_problem(headers[0].width, headers[0].height) for tf in self._transforms)
+        return next((problem for problem in problems if problem is not None), None)
 
 
 class LabelValues:
