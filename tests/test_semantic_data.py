@@ -288,3 +288,18 @@ def test_custom_missing_split_folder(tmp_path):
     dm = module(tmp_path, label_dir="labels", image_dir="photos", load_size=8, crop_size=8, test_split="test")
     with pytest.raises(InputError, match=r"no 'test' split: .*labels/test does not exist"):
         dm.setup("test")
+
+
+def test_label_value_cache_rereads_only_changed_files(tmp_path, monkeypatch):
+    from lit_translate.data import semantic_module
+
+    labels = [palette_png(tmp_path / f"{i}.png", np.full((4, 4), i)) for i in range(3)]
+    cache = tmp_path / "run" / "labels-.scan-cache.json"
+    check = semantic_module.LabelValues(labels, 2, False, False, cache)
+    assert [v.tolist() for v in check.read_all()] == [[0], [1], [2]] and cache.is_file()
+    assert check(2, ()) is not None and check(1, ()) is None
+    reads = []
+    monkeypatch.setattr(semantic_module, "read_ids", lambda path: reads.append(path) or read_ids(path))
+    palette_png(labels[1], np.full((5, 4), 7))
+    again = semantic_module.LabelValues(labels, 2, False, False, cache).read_all()
+    assert [v.tolist() for v in again] == [[0], [7], [2]] and reads == [labels[1]]
