@@ -303,3 +303,19 @@ def test_label_value_cache_rereads_only_changed_files(tmp_path, monkeypatch):
     palette_png(labels[1], np.full((5, 4), 7))
     again = semantic_module.LabelValues(labels, 2, False, False, cache).read_all()
     assert [v.tolist() for v in again] == [[0], [7], [2]] and reads == [labels[1]]
+
+
+def test_preprocess_mode_sizes_and_crop_check():
+    sizes = {
+        "resize_and_crop": (40, 40),
+        "scale_width_and_crop": (40, 20),
+        "fixed": (32, 16),
+        "none": (96, 64),  # rounded to multiples of 32, as the reference
+    }
+    for mode, size in sizes.items():
+        assert SemanticTransform(mode, 40, 32, 2.0, True, train=True).resized(100, 50) == size
+    wide = SemanticTransform("scale_width_and_crop", 40, 32, 1.0, True, train=True)
+    assert "100x50 is 40x20 after --data.init_args.preprocess_mode" in (wide.size_problem(100, 50) or "")
+    assert wide.size_problem(100, 100) is None
+    with pytest.raises(InputError, match=r"crop_size \(32\) is larger than load_size \(16\)"):
+        SemanticTransform("resize_and_crop", 16, 32, 1.0, True, train=True)

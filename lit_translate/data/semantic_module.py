@@ -329,7 +329,7 @@ class LabelValues:
         shown = ", ".join(str(v) for v in bad[:5].tolist()) + (", ..." if bad.size > 5 else "")
         dontcare = f" + dontcare {self.label_nc}" if self.dontcare else ""
         fix = "set --data.init_args.label_nc above the largest class id"
-        if not self.dontcare:
+        if not self.dontcare and set(bad.tolist()) <= {self.label_nc, 255}:
             fix += f", or contain_dontcare_label true if {self.label_nc} (or 255) marks unlabelled pixels"
         return f"label value(s) {shown} outside the classes 0..{self.label_nc - 1}{dontcare}; {fix}"
 
