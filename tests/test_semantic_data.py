@@ -319,3 +319,18 @@ def test_preprocess_mode_sizes_and_crop_check():
     assert wide.size_problem(100, 100) is None
     with pytest.raises(InputError, match=r"crop_size \(32\) is larger than load_size \(16\)"):
         SemanticTransform("resize_and_crop", 16, 32, 1.0, True, train=True)
+
+
+def test_predict_reads_label_maps_with_evaluation_preprocessing(tmp_path):
+    ids = np.kron(np.array([[1, 2], [3, 1]]), np.ones((6, 10), int))
+    palette_png(tmp_path / "in" / "sub" / "a.png", ids)
+    palette_png(tmp_path / "in" / "b.png", np.full((12, 20), 9))
+    dm = SemanticDataModule(label_nc=4, predict_dir=str(tmp_path / "in"), load_size=16, crop_size=16, num_workers=0)
+    with pytest.raises(DataScanError, match=r"b\.png: label value\(s\) 9 outside the classes 0\.\.3"):
+        dm.setup("predict")
+    (tmp_path / "in" / "b.png").unlink()
+    dm = SemanticDataModule(label_nc=4, predict_dir=str(tmp_path / "in"), load_size=16, crop_size=16, num_workers=0)
+    dm.setup("predict")
+    batch = next(iter(dm.predict_dataloader()))
+    assert batch["A"].shape == (1, 1, 16, 16) and batch["A"].dtype == torch.int64
+    assert set(batch["A"].unique().tolist()) == {1, 2, 3} and batch["A_path"][0].endswith("a.png")

@@ -127,9 +127,9 @@ class SemanticDataModule(TranslationDataModule):
             "preprocess_mode": check_choice(
                 "preprocess_mode", preprocess_mode or defaults.preprocess_mode, PREPROCESS_MODES
             ),
-            "load_size": load_size or defaults.load_size,
-            "crop_size": crop_size or defaults.crop_size,
-            "aspect_ratio": aspect_ratio or defaults.aspect_ratio,
+            "load_size": defaults.load_size if load_size is None else load_size,
+            "crop_size": defaults.crop_size if crop_size is None else crop_size,
+            "aspect_ratio": defaults.aspect_ratio if aspect_ratio is None else aspect_ratio,
             "flip": not no_flip,
         }
         self._transforms = (self.transform(train=True), self.transform(train=False))  # validates the sizes now
