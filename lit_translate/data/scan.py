@@ -113,7 +113,7 @@ class ScanOutcome:
 
 
 class DataScanError(InputError):
-    """Files of a split cannot be used; the message lists them (see :func:`check_split`); a ``ValueError`` too."""
+    """Files of a split cannot be used; the message lists them (see :func:`check_split`)."""
 
 
 # ---------------------------------------------------------------------------------------------------- one file
