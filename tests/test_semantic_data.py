@@ -334,3 +334,24 @@ def test_predict_reads_label_maps_with_evaluation_preprocessing(tmp_path):
     batch = next(iter(dm.predict_dataloader()))
     assert batch["A"].shape == (1, 1, 16, 16) and batch["A"].dtype == torch.int64
     assert set(batch["A"].unique().tolist()) == {1, 2, 3} and batch["A_path"][0].endswith("a.png")
+
+
+def test_input_channel_probe_skips_label_map_inputs():
+    from lit_translate.config_checks import ConfigError, check_input_channels
+
+    class Model:  # a generator that takes 6 channels: the probe with an image of 3 channels fails
+        targets = ("AtoB",)
+        net = torch.nn.Conv2d(6, 3, 1)
+
+        def generator_for(self, target):
+            return self.net
+
+        def resolve_target(self, target):
+            return target
+
+        def generate(self, net, x, target):
+            return net(x)
+
+    with pytest.raises(ConfigError, match="input_channels=3 does not match"):
+        check_input_channels(Model(), PairedDataModule())
+    check_input_channels(Model(), SemanticDataModule())  # A is a label map: the method makes its input
