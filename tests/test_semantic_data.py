@@ -355,3 +355,24 @@ def test_input_channel_probe_skips_label_map_inputs():
     with pytest.raises(ConfigError, match="input_channels=3 does not match"):
         check_input_channels(Model(), PairedDataModule())
     check_input_channels(Model(), SemanticDataModule())  # A is a label map: the method makes its input
+
+
+def test_augmentation_is_the_same_in_loader_workers(tmp_path):
+    root = custom_set(tmp_path / "data", count=6)
+
+    def epoch(workers):
+        dm = module(root, instance_dir="inst", load_size=20, crop_size=12, num_workers=workers, seed=5)
+        dm.setup("fit")
+        return list(dm.train_dataloader())
+
+    for x, y in zip(epoch(0), epoch(2)):
+        assert x["A_path"] == y["A_path"] and torch.equal(x["A"], y["A"]) and torch.equal(x["B"], y["B"])
+        assert torch.equal(x["A_instance"], y["A_instance"])
+
+
+def test_skip_unreadable_drops_an_item_with_a_bad_label_value(tmp_path, caplog):
+    root = custom_set(tmp_path / "data")
+    palette_png(root / "label" / "s2.png", np.full((16, 24), 9))
+    dm = module(root, skip_unreadable=True)
+    dm.setup("test")
+    assert [p.name for p, _ in dm.dataset("test").skipped] == ["s2.png"] and len(dm.dataset("test")) == 3
