@@ -41,8 +41,11 @@ def semantic_channels(label_nc: int, contain_dontcare_label: bool, instance: boo
     return label_nc + int(contain_dontcare_label) + int(instance)
 
 
-def one_hot(label_map: torch.Tensor, num_classes: int) -> torch.Tensor:
+def one_hot(label_map: torch.Tensor, num_classes: int, check: bool = True) -> torch.Tensor:
     """Return float32 one-hot channels ``(N, num_classes, H, W)`` of an int ``(N, 1, H, W)`` label map.
+
+    ``check`` tests the id range first (one host-device synchronisation; the set-up scan has already checked
+    the files, so a method may turn it off for speed).
 
     Raises:
         InputError: The map is not ``(N, 1, H, W)`` integers, or holds an id outside ``0..num_classes-1``
@@ -53,7 +56,7 @@ def one_hot(label_map: torch.Tensor, num_classes: int) -> torch.Tensor:
             f"a label map must be an integer tensor (N, 1, H, W) of class ids, got {tuple(label_map.shape)} "
             f"{label_map.dtype}; declare the key as 'label_map' in the DataModule's batch_kinds"
         )
-    low, high = int(label_map.min()), int(label_map.max())
+    low, high = (int(v) for v in torch.aminmax(label_map)) if check else (0, 0)
     if low < 0 or high >= num_classes:
         raise InputError(
             f"label map ids span {low}..{high}, outside 0..{num_classes - 1}; set label_nc / contain_dontcare_label "
@@ -85,6 +88,7 @@ def semantic_input(
     label_nc: int,
     contain_dontcare_label: bool,
     instance_map: torch.Tensor | None = None,
+    check: bool = True,
 ) -> torch.Tensor:
     """Turn a batch's label map (and instance map) into the generator's semantic input, on their device.
 
@@ -94,11 +98,12 @@ def semantic_input(
         label_nc: Number of label classes.
         contain_dontcare_label: Add the dontcare channel (id ``label_nc``).
         instance_map: Optional int ``(N, 1, H, W)`` instance ids; its :func:`instance_edges` is appended.
+        check: Check the id range (see :func:`one_hot`). Default True.
 
     Returns:
         float32 ``(N, semantic_channels(label_nc, contain_dontcare_label, instance_map is not None), H, W)``.
     """
-    semantic = one_hot(label_map, label_nc + int(contain_dontcare_label))
+    semantic = one_hot(label_map, label_nc + int(contain_dontcare_label), check)
     if instance_map is None:
         return semantic
     if instance_map.shape != label_map.shape:
