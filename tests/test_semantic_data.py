@@ -376,3 +376,9 @@ def test_skip_unreadable_drops_an_item_with_a_bad_label_value(tmp_path, caplog):
     dm = module(root, skip_unreadable=True)
     dm.setup("test")
     assert [p.name for p, _ in dm.dataset("test").skipped] == ["s2.png"] and len(dm.dataset("test")) == 3
+
+
+def test_synthetic_needs_its_five_classes():
+    with pytest.raises(InputError, match=r"label_nc must be >= 5 for the built-in synthetic label maps"):
+        SemanticDataModule(label_nc=3).setup("fit")
+    assert SemanticDataModule(label_nc=8, contain_dontcare_label=True, no_instance=True).semantic_nc == 9

@@ -115,7 +115,7 @@ class SemanticDataModule(TranslationDataModule):
             raise InputError("the custom layout needs --data.init_args.label_nc (the number of classes)")
         self.label_nc = int(label_nc if label_nc is not None else defaults.label_nc)  # type: ignore[arg-type]
         if self.label_nc < 1:
-            raise InputError(f"label_nc must be >= 1, got {self.label_nc}")
+            raise InputError(f"--data.init_args.label_nc must be >= 1, got {self.label_nc}")
         self.contain_dontcare_label = (
             defaults.contain_dontcare_label if contain_dontcare_label is None else contain_dontcare_label
         )
@@ -166,6 +166,11 @@ class SemanticDataModule(TranslationDataModule):
             "epoch_counter": self.epoch_counter if train else None,
         }
         if self.root is None:
+            if self.label_nc < SYNTHETIC_LABEL_NC:
+                raise InputError(
+                    f"--data.init_args.label_nc must be >= {SYNTHETIC_LABEL_NC} for the built-in synthetic label maps "
+                    f"(ids 0..{SYNTHETIC_LABEL_NC - 1}; no --data.root given), got {self.label_nc}"
+                )
             size = self.synthetic_size if train else SYNTHETIC_EVAL_SIZE
             return SyntheticSemanticDataset(SyntheticLabelMaps(size, split=role), instance=self.instance, **options)
         _, items = self.items(role)
