@@ -287,8 +287,8 @@ def check_input_channels(model: Any, datamodule: Any) -> None:
     """
     channels = getattr(datamodule, "input_channels", None)
     nets = _generators(model)
-    if not isinstance(channels, int) or not nets:
-        return
+    if not isinstance(channels, int) or not nets or getattr(datamodule, "batch_kinds", {}).get("A", "image") != "image":
+        return  # a label-map input (batch_kinds) is not an image of input_channels: the method checks it
     target, net = nets[0]
     divisor = int(getattr(net, "size_divisor", 1))
     side = divisor * math.ceil(32 / divisor)

@@ -8,6 +8,8 @@ from lit_translate.data.images import ImageFolderDataModule
 from lit_translate.data.io import IMG_EXTENSIONS, find_images, load_image, save_image
 from lit_translate.data.paired import PairedDataModule, PairedImageDataset, SyntheticPairedDataset
 from lit_translate.data.sampling import ShardedSampler, SharedEpoch, sample_seed
+from lit_translate.data.semantic_inputs import semantic_input
+from lit_translate.data.semantic_module import SemanticDataModule
 from lit_translate.data.sr import SRDataset
 from lit_translate.data.sr_module import SRDataModule
 from lit_translate.data.synthetic import SyntheticPairs, SyntheticUnpaired
@@ -29,6 +31,7 @@ __all__ = [
     "ResizeCropDataModule",
     "SRDataModule",
     "SRDataset",
+    "SemanticDataModule",
     "ShardedSampler",
     "SharedEpoch",
     "SyntheticHR",
@@ -44,6 +47,7 @@ __all__ = [
     "load_image",
     "sample_seed",
     "save_image",
+    "semantic_input",
     "to_tensor",
     "to_uint8",
 ]

@@ -72,6 +72,8 @@ class ScanRequest:
             ``skip_unreadable`` drops some. Default None: the split cannot drop units (bad files are an error).
         note: Given the headers of every unit without problems, return a line to log once at set-up (e.g. how
             many aligned images are not 2:1), or None. Default None.
+        unit_problem: Like ``size_problem`` but given the unit's index too, for checks that read more than the
+            headers (the label values of a label map); called for units without other problems. Default None.
         role: The split's role (``"train"``, ``"val"``, ``"test"``, ``"predict"``), named in the messages so that
             the errors of several splits read apart (set by ``TranslationDataModule.dataset``). Default ``""``.
     """
@@ -82,6 +84,7 @@ class ScanRequest:
     size_problem: SizeCheck | None = None
     keep: Callable[[list[int], list[tuple[Path, str]]], None] | None = None
     note: Callable[[list[tuple[ImageHeader, ...]]], str | None] | None = None
+    unit_problem: Callable[[int, tuple[ImageHeader, ...]], str | None] | None = None
     role: str = ""
 
     @property
@@ -242,6 +245,8 @@ def check_split(request: ScanRequest, cache: ScanCache, skip: bool) -> ScanOutco
             continue
         headers = tuple(ImageHeader(*results[path][0][2:5]) for path in unit)
         size = request.size_problem(headers) if request.size_problem else None
+        if size is None and request.unit_problem is not None:
+            size = request.unit_problem(index, headers)
         if size is not None:
             bad.setdefault(unit[0], size)
             bad_units.append(index)
