@@ -4,7 +4,7 @@
     python benchmarks/ddp_sync.py --recipe configs/cyclegan/demo.yaml --strategy ddp_find_unused_parameters_true
     python benchmarks/ddp_sync.py --devices 1 --strategy gan_ddp      # the single-process reference
 
-Designs: ``gan_ddp`` (lit_translate.strategies: one flattened all-reduce per optimizer step),
+Designs: ``gan_ddp`` (lit_translate.run.strategies: one flattened all-reduce per optimizer step),
 ``ddp_find_unused_parameters_true`` (Lightning: one DDP around the LightningModule), ``bench_no_sync`` (the same
 two processes without any synchronisation: the baseline that sync costs are measured against) and
 ``bench_ddp_per_net`` (a prototype of "one DDP per network kept out of the module tree": each top-level child
@@ -36,7 +36,7 @@ from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.nn.parallel import DistributedDataParallel
 
 from lit_translate.cli import TranslateCLI
-from lit_translate.strategies import GANDDPStrategy, SyncStats
+from lit_translate.run.strategies import GANDDPStrategy, SyncStats
 
 ROOT = Path(__file__).resolve().parents[1]
 

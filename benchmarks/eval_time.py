@@ -30,7 +30,7 @@ from PIL import Image
 
 from lit_translate.cli import TranslateCLI
 from lit_translate.data.synthetic import SyntheticPairs
-from lit_translate.standins import random_alexnet_features_state, random_inception_state
+from lit_translate.pretrained.standins import random_alexnet_features_state, random_inception_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import IterationTimer, commit, device_name, record  # noqa: E402

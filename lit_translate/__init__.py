@@ -11,3 +11,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
+
+from lit_translate import moved as _moved  # noqa: E402  (after the environment defaults above)
+
+_moved.install()

@@ -14,16 +14,12 @@ folders, wherever it is found before training) ends with ``error: <what is wrong
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 from jsonargparse import ArgumentError, Namespace
 from jsonargparse import DefaultHelpFormatter as _JsonargparseHelp
@@ -43,22 +39,22 @@ from lit_translate.callbacks import (
     TranslationWriter,
 )
 from lit_translate.callbacks.preemption import INTERRUPTS
-from lit_translate.cli_help import full_help_args, short_help
-from lit_translate.config_checks import (
+from lit_translate.cli_help import full_help_args, help_description, short_help
+from lit_translate.errors import InputError
+from lit_translate.evaluation import EvaluationReport, TranslationMetrics
+from lit_translate.methods.base import TranslationModule
+from lit_translate.run.command import command_line, with_run_config
+from lit_translate.run.config_checks import (
     TRACEBACK_ENV,
     ConfigError,
-    available_methods,
     check_fit,
     explain_error,
     explain_parse_error,
 )
-from lit_translate.errors import InputError
-from lit_translate.evaluation import EvaluationReport, TranslationMetrics
-from lit_translate.loggers import log_run_config
-from lit_translate.methods.base import TranslationModule
-from lit_translate.run_dir import finished_lines, last_checkpoint, prepare_fit
-from lit_translate.strategies import GANDDPStrategy  # noqa: F401  (importing it registers strategy: gan_ddp)
-from lit_translate.trainer import DEFAULT_ROOT, RunTrainer
+from lit_translate.run.directory import finished_lines, last_checkpoint, prepare_fit
+from lit_translate.run.loggers import log_run_config
+from lit_translate.run.strategies import GANDDPStrategy  # noqa: F401  (importing it registers strategy: gan_ddp)
+from lit_translate.run.trainer import DEFAULT_ROOT, RunTrainer
 
 RANK_GRACE_S = 10.0
 """How long a DDP rank other than 0 waits for rank 0 to end it before it reports a bad-input error itself."""
@@ -94,24 +90,6 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter, _JsonargparseHelp):
     """jsonargparse's help (types, defaults) with the description's line breaks kept."""
 
 
-def help_description() -> str:
-    """Return the ``lit-translate --help`` text: the project, its methods and recipes, how to start and resume."""
-    configs = Path(__file__).resolve().parents[1] / "configs"
-    configs = configs if configs.is_dir() else Path("configs")
-    recipes = sorted(p for p in configs.glob("*/*.yaml") if p.parent.name != "trainer")
-    root = configs.parent
-    listed = "\n".join(f"  {p.relative_to(root) if p.is_relative_to(root) else p}" for p in recipes)
-    return (
-        "lit_translate: conditional image-to-image translation on PyTorch Lightning.\n\n"
-        f"methods (--model.class_path):\n{chr(10).join('  ' + m for m in available_methods())}\n"
-        f"recipes (-c FILE):\n{listed or '  (see configs/ in the repository)'}\n\n"
-        "start:   lit-translate fit -c configs/pix2pix/demo.yaml\n"
-        "resume:  the same command plus --ckpt_path last (or --ckpt_path auto: resume if there is a checkpoint)\n"
-        "options: lit-translate fit -c RECIPE --help (every option: --help all); the resolved config: --print_config\n"
-        "W&B:     lit-translate wandb-sync RUN_DIR uploads a run's offline W&B folders as one run"
-    )
-
-
 class TranslateCLI(LightningCLI):
     """LightningCLI for translation methods (``--model`` and ``--data`` take any importable subclass).
 
@@ -129,7 +107,7 @@ class TranslateCLI(LightningCLI):
             datamodule_class=LightningDataModule,
             subclass_mode_model=True,
             subclass_mode_data=True,
-            trainer_class=RunTrainer,  # run-directory loggers, atomic checkpoints (lit_translate/trainer.py)
+            trainer_class=RunTrainer,  # run-directory loggers, atomic checkpoints (lit_translate/run/trainer.py)
             auto_configure_optimizers=False,  # methods own their optimizers (two or more)
             save_config_callback=RunConfigSaver,
             save_config_kwargs={"overwrite": True},
@@ -248,67 +226,6 @@ class TranslateCLI(LightningCLI):
         rank_zero_info("\n".join(lines))
 
 
-def _with_run_config(args: list[str]) -> list[str]:
-    """Check ``--ckpt_path`` of ``predict``/``validate``/``test`` and, without ``-c``, add the run's config.
-
-    The run's config is its ``config.yaml`` (``<run>/checkpoints/x.ckpt`` -> ``<run>/config.yaml``) or, for a
-    checkpoint outside its run directory, the model and data arguments stored in the checkpoint.
-    """
-    if not args or args[0] not in {"predict", "validate", "test"}:
-        return args
-    ckpt = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ckpt_path"), None)
-    ckpt = ckpt or next((a.split("=", 1)[1] for a in args if a.startswith("--ckpt_path=")), None)
-    has_config = any(a in {"-c", "--config"} or a.startswith("--config=") for a in args)
-    if ckpt is None or (has_config and ckpt in {"last", "best", "hpc", "registry"}):
-        return args
-    if ckpt in {"last", "best", "hpc", "registry"}:
-        raise InputError(f"--ckpt_path {ckpt} needs the run's config: add -c RUN_DIR/config.yaml, or pass a .ckpt file")
-    if not Path(ckpt).is_file():
-        raise InputError(f"checkpoint {ckpt} (--ckpt_path) does not exist")
-    if has_config:
-        return args
-    path = Path(ckpt).resolve()
-    config = path.parent.parent / "config.yaml"
-    if path.parent.name == "checkpoints" and config.is_file():
-        return [args[0], "-c", str(config), *args[1:]]
-    return [args[0], "-c", checkpoint_config(path), *args[1:]]
-
-
-def checkpoint_config(path: Path) -> str:
-    """Return the ``model:`` and ``data:`` config stored in a checkpoint by ``lit-translate fit``, as JSON.
-
-    LightningCLI saves each class's init arguments (``hyper_parameters``, ``datamodule_hyper_parameters``) with
-    its ``_class_path``; that is enough to rebuild the model and the DataModule for predict/validate/test.
-    """
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    config: dict[str, Any] = {}
-    for key, section in (("hyper_parameters", "model"), ("datamodule_hyper_parameters", "data")):
-        stored = dict(checkpoint.get(key) or {})
-        class_path = stored.pop("_class_path", None)
-        if class_path is None:
-            if section == "data":
-                continue
-            raise InputError(
-                f"{path} holds no model configuration (it was not written by lit-translate fit) and no "
-                f"config.yaml is next to it; pass -c CONFIG"
-            )
-        init_args = {k: v for k, v in stored.items() if not k.startswith("_")}
-        config[section] = {"class_path": class_path, "init_args": init_args}
-    rank_zero_info(f"No config.yaml next to {path}: using the model and data arguments stored in it")
-    return json.dumps(config)
-
-
-@contextmanager
-def _command_line(args: list[str]) -> Iterator[None]:
-    """Make ``sys.argv`` the effective command line (LightningCLI parses it; DDP launchers re-run it)."""
-    saved = sys.argv
-    sys.argv = [saved[0] if saved else "lit-translate", *args]
-    try:
-        yield
-    finally:
-        sys.argv = saved
-
-
 def _fail(message: str, status: int) -> None:
     sys.stderr.write(f"{message}\n")
     raise SystemExit(status)
@@ -346,7 +263,7 @@ def _input_error(err: InputError) -> None:
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``lit-translate`` and ``python -m lit_translate``.
 
-    ``lit-translate wandb-sync RUN_DIR`` uploads a run's offline W&B folders (:mod:`lit_translate.wandb_sync`).
+    ``lit-translate wandb-sync RUN_DIR`` uploads a run's offline W&B folders (:mod:`lit_translate.run.wandb_sync`).
     Exit status: 0 (done, or stopped by SLURM's warning signal and requeued), 2 (bad input, any
     :class:`~lit_translate.errors.InputError` before training: a configuration mistake, a data or pretrained file,
     an output folder; ``error: <message>``; ``LIT_TRANSLATE_TRACEBACK=1`` raises it with its traceback),
@@ -354,16 +271,18 @@ def main(args: list[str] | None = None) -> None:
     """
     argv = list(sys.argv[1:] if args is None else args)
     if argv[:1] == ["wandb-sync"]:
-        from lit_translate.wandb_sync import main as wandb_sync
+        from lit_translate.run.wandb_sync import main as wandb_sync
 
         raise SystemExit(wandb_sync(argv[1:]))
     installed = INTERRUPTS.install()
     try:
-        text = short_help(argv)  # SUBCOMMAND [-c RECIPE] --help, --model.help METHOD (the full help: --help all)
+        text = short_help(
+            argv, TranslateCLI
+        )  # SUBCOMMAND [-c RECIPE] --help, --model.help METHOD (the full help: --help all)
         if text is not None:
             print(text)
             return
-        with _command_line(_with_run_config(full_help_args(argv))):
+        with command_line(with_run_config(full_help_args(argv))):
             cli = TranslateCLI(friendly_errors=True)
     except InputError as err:
         if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):

@@ -11,12 +11,15 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+from pathlib import Path
 from typing import Any
 
 import docstring_parser
 from jsonargparse import Namespace
 
 from lit_translate.errors import InputError
+from lit_translate.run.command import command_line, with_run_config
+from lit_translate.run.config_checks import available_methods
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 HELP_FLAGS = ("-h", "--help")
@@ -44,7 +47,25 @@ def full_help_args(argv: list[str]) -> list[str]:
     return argv
 
 
-def short_help(argv: list[str]) -> str | None:
+def help_description() -> str:
+    """Return the ``lit-translate --help`` text: the project, its methods and recipes, how to start and resume."""
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    configs = configs if configs.is_dir() else Path("configs")
+    recipes = sorted(p for p in configs.glob("*/*.yaml") if p.parent.name != "trainer")
+    root = configs.parent
+    listed = "\n".join(f"  {p.relative_to(root) if p.is_relative_to(root) else p}" for p in recipes)
+    return (
+        "lit_translate: conditional image-to-image translation on PyTorch Lightning.\n\n"
+        f"methods (--model.class_path):\n{chr(10).join('  ' + m for m in available_methods())}\n"
+        f"recipes (-c FILE):\n{listed or '  (see configs/ in the repository)'}\n\n"
+        "start:   lit-translate fit -c configs/pix2pix/demo.yaml\n"
+        "resume:  the same command plus --ckpt_path last (or --ckpt_path auto: resume if there is a checkpoint)\n"
+        "options: lit-translate fit -c RECIPE --help (every option: --help all); the resolved config: --print_config\n"
+        "W&B:     lit-translate wandb-sync RUN_DIR uploads a run's offline W&B folders as one run"
+    )
+
+
+def short_help(argv: list[str], cli_class: type) -> str | None:
     """Return the short help that ``argv`` asks for, or None (not a help request, or ``--help all``)."""
     method = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a in METHOD_HELP), None)
     method = method or next((a.split("=", 1)[1] for a in argv if a.startswith("--model.help=")), None)
@@ -54,34 +75,30 @@ def short_help(argv: list[str]) -> str | None:
         return None
     if full_help_args(argv) != argv:
         return None
-    from lit_translate.cli import _with_run_config
-
     try:
-        argv = _with_run_config(argv)  # predict/test --ckpt_path FILE without -c: the run's config
+        argv = with_run_config(argv)  # predict/test --ckpt_path FILE without -c: the run's config
     except InputError:
         pass
     args = [a for a in argv[1:] if a not in HELP_FLAGS]
-    config, problem = parsed_config(argv[0], args)
+    config, problem = parsed_config(cli_class, argv[0], args)
     text = subcommand_help(argv[0], config)
     return f"{text}\n\nnote: the method could not be read from the command: {problem}" if args and problem else text
 
 
-def parsed_config(subcommand: str, args: list[str]) -> tuple[Namespace | None, str]:
+def parsed_config(cli_class: type, subcommand: str, args: list[str]) -> tuple[Namespace | None, str]:
     """Return the parsed (not instantiated) config of ``lit-translate SUBCOMMAND ARGS``, or None and why not."""
     from lightning.pytorch.cli import LightningCLI
-
-    from lit_translate.cli import TranslateCLI, _command_line
 
     class Parsed(Exception):  # noqa: N818 - carries the config out of LightningCLI's constructor
         pass
 
-    class ParseOnly(TranslateCLI):
+    class ParseOnly(cli_class):
         def parse_arguments(self, parser: Any, args: Any) -> None:
             LightningCLI.parse_arguments(self, parser, args)  # not TranslateCLI's: no run-directory checks
             raise Parsed(self.config[subcommand])
 
     try:
-        with _command_line([subcommand, *args]):
+        with command_line([subcommand, *args]):
             ParseOnly(friendly_errors=True)
     except Parsed as parsed:
         return parsed.args[0], ""
@@ -92,8 +109,6 @@ def parsed_config(subcommand: str, args: list[str]) -> tuple[Namespace | None, s
 
 def subcommand_help(subcommand: str, config: Namespace | None) -> str:
     """Return the short help of a subcommand, for the method of ``config`` (None: no method given yet)."""
-    from lit_translate.cli import help_description
-
     lines = [f"usage: lit-translate {subcommand} -c RECIPE [-c MORE.yaml] [--KEY VALUE ...]", ""]
     if config is None or not isinstance(config.get("model"), Namespace):
         lines += [help_description(), "", "method options: lit-translate fit -c RECIPE --help, or --model.help METHOD"]
@@ -112,8 +127,6 @@ def subcommand_help(subcommand: str, config: Namespace | None) -> str:
 
 def method_help(name: str) -> str:
     """Return the arguments and defaults of a method class (``Pix2Pix`` or ``lit_translate.methods.Pix2Pix``)."""
-    from lit_translate.config_checks import available_methods
-
     candidates = [m for m in available_methods() if m == name or m.rsplit(".", 1)[1] == name]
     path = candidates[0] if candidates else name
     try:
@@ -232,4 +245,4 @@ def _param_docs(cls: type | None) -> dict[str, str]:
     return docs
 
 
-__all__ = ["full_help_args", "method_help", "parsed_config", "short_help", "subcommand_help"]
+__all__ = ["full_help_args", "help_description", "method_help", "parsed_config", "short_help", "subcommand_help"]

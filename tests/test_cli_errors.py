@@ -17,10 +17,10 @@ from faults import fault_env
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from lit_translate.cli import main
-from lit_translate.config_checks import TRACEBACK_ENV, ConfigError
 from lit_translate.data.scan import DataScanError
 from lit_translate.errors import InputError
-from lit_translate.weights import WeightsChecksumError, WeightsUnavailableError
+from lit_translate.pretrained.weights import WeightsChecksumError, WeightsUnavailableError
+from lit_translate.run.config_checks import TRACEBACK_ENV, ConfigError
 
 
 class FailInSetup(Callback):

@@ -15,12 +15,12 @@ import torch
 from albumentations.pytorch import ToTensorV2
 
 from lit_translate.data import images, sr
-from lit_translate.data.domains import SyntheticDomains
+from lit_translate.data.domains.datasets import StarGANTransform
+from lit_translate.data.domains.modules import SyntheticDomains
 from lit_translate.data.images import SyntheticContentDataset
-from lit_translate.data.multidomain import StarGANTransform
 from lit_translate.data.paired import SyntheticPairedDataset
+from lit_translate.data.sr.synthetic import SyntheticHR
 from lit_translate.data.synthetic import SyntheticPairs, SyntheticUnpaired
-from lit_translate.data.synthetic_sr import SyntheticHR
 from lit_translate.data.transforms import build_transform, to_tensor, to_uint8
 from lit_translate.data.unpaired import SyntheticUnpairedDataset
 
@@ -38,7 +38,7 @@ def old_images(image: np.ndarray) -> torch.Tensor:
 
 
 def old_sr(image: np.ndarray) -> torch.Tensor:
-    """``data/sr.py:to_tensor`` before (super-resolution)."""
+    """``data/sr/dataset.py:to_tensor`` before (super-resolution)."""
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div(127.5).sub(1.0)
 
 

@@ -14,8 +14,8 @@ import yaml
 from conftest import CONFIGS
 from torch import nn
 
-from lit_translate.ema import ModelEMA
 from lit_translate.methods import SRResNetMethod
+from lit_translate.methods.parts.ema import ModelEMA
 from lit_translate.nets import MSRResNet
 
 

@@ -2,7 +2,7 @@
 
 - frozen auxiliary networks are found by a generic marker (``nets.frozen.FrozenModule``), not by the VGG class;
 - a method module imports another method's module only for a base class it inherits (defaults live in
-  ``methods/optimizers.py``), derived from the classes, so the check follows modules that move;
+  ``methods/parts/optimizers.py``), derived from the classes, so the check follows modules that move;
 - ``targets`` never raises before set-up; extra metric tags are named by the method, not by the report;
 - the SR methods share one SR base (keyword-only ``__init__``, one bicubic baseline, one Y-channel score), and
   ``vgg_weights: random`` goes through one resolver with one warning.

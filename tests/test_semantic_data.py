@@ -11,8 +11,8 @@ from PIL import Image
 
 from lit_translate.data import PairedDataModule, SemanticDataModule, SyntheticPairs, semantic_input
 from lit_translate.data.scan import DataScanError
-from lit_translate.data.semantic import SemanticTransform, SyntheticLabelMaps, map_ids, read_ids
-from lit_translate.data.semantic_inputs import instance_edges, one_hot
+from lit_translate.data.semantic.dataset import SemanticTransform, SyntheticLabelMaps, map_ids, read_ids
+from lit_translate.data.semantic.inputs import instance_edges, one_hot
 from lit_translate.errors import InputError
 
 # ------------------------------------------------------------------------------------- one-hot and edges
@@ -291,7 +291,7 @@ def test_custom_missing_split_folder(tmp_path):
 
 
 def test_label_value_cache_rereads_only_changed_files(tmp_path, monkeypatch):
-    from lit_translate.data import semantic_module
+    from lit_translate.data.semantic import module as semantic_module
 
     labels = [palette_png(tmp_path / f"{i}.png", np.full((4, 4), i)) for i in range(3)]
     cache = tmp_path / "run" / "labels-.scan-cache.json"
@@ -337,7 +337,7 @@ def test_predict_reads_label_maps_with_evaluation_preprocessing(tmp_path):
 
 
 def test_input_channel_probe_skips_label_map_inputs():
-    from lit_translate.config_checks import ConfigError, check_input_channels
+    from lit_translate.run.config_checks import ConfigError, check_input_channels
 
     class Model:  # a generator that takes 6 channels: the probe with an image of 3 channels fails
         targets = ("AtoB",)

@@ -18,8 +18,8 @@ import torch
 from conftest import run_cli, tiny_args
 
 from lit_translate.errors import InputError
-from lit_translate.weights import FETCH_COMMAND, WEIGHTS, WeightsUnavailableError, loss_network_state
-from lit_translate.weights_check import MissingPretrainedFilesError, Need, check_needs
+from lit_translate.pretrained.check import MissingPretrainedFilesError, Need, check_needs
+from lit_translate.pretrained.weights import FETCH_COMMAND, WEIGHTS, WeightsUnavailableError, loss_network_state
 
 ROOT = Path(__file__).resolve().parents[1]
 SRGAN_DEMO = ROOT / "configs" / "srgan" / "demo.yaml"

@@ -25,7 +25,7 @@ from lit_translate.data.folder import ImageFolderDataset
 from lit_translate.data.io import MissingDataError, check_channels, check_root
 from lit_translate.data.sampling import ShardedSampler, SharedEpoch, build_loader
 from lit_translate.data.scan import ImageHeader, ScanRequest
-from lit_translate.data.semantic_inputs import IMAGE_KINDS, BatchKind
+from lit_translate.data.semantic.inputs import IMAGE_KINDS, BatchKind
 from lit_translate.data.transforms import Interpolation, Pipeline, build_transform
 from lit_translate.errors import InputError
 
@@ -117,7 +117,7 @@ class TranslationDataModule(LightningDataModule):
         """Say what each tensor key of this module's batches holds: ``"image"``, ``"label_map"``, ``"instance_map"``.
 
         Default ``{"A": "image", "B": "image"}``; a module whose input is a label map overrides it (see
-        ``lit_translate.data.semantic_inputs``).
+        ``lit_translate.data.semantic.inputs``).
         """
         return dict(IMAGE_KINDS)
 

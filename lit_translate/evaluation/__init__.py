@@ -48,8 +48,8 @@ if TYPE_CHECKING:
         to_unit,
     )
     from lit_translate.evaluation.report import EvaluationReport, write_report
-    from lit_translate.standins import random_alexnet_features_state, random_inception_state
-    from lit_translate.weights import (
+    from lit_translate.pretrained.standins import random_alexnet_features_state, random_inception_state
+    from lit_translate.pretrained.weights import (
         WEIGHTS,
         WeightsChecksumError,
         WeightsFile,

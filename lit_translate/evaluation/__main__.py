@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lit_translate.weights import (
+from lit_translate.pretrained.weights import (
     WEIGHTS,
     WeightsChecksumError,
     WeightsUnavailableError,

@@ -33,8 +33,8 @@ from lit_translate.evaluation.directions import check_same_tags, compute_directi
 from lit_translate.evaluation.image_metrics import ImageCount, LPIPSMean
 from lit_translate.evaluation.networks import SharedFeatures, build_inception, build_lpips_net, num_features_of
 from lit_translate.evaluation.sr_metrics import Channels, Implementation, PSNRProtocol
-from lit_translate.weights import LPIPS_BACKBONES, describe_file
-from lit_translate.weights_check import Need, check_needs
+from lit_translate.pretrained.check import Need, check_needs
+from lit_translate.pretrained.weights import LPIPS_BACKBONES, describe_file
 
 METRIC_NAMES = ("fid", "kid", "lpips", "psnr", "ssim", "psnr_y", "ssim_y")
 

@@ -13,8 +13,8 @@ from typing_extensions import override
 
 from lit_translate import compat
 from lit_translate.choices import check_choice
-from lit_translate.weights import LPIPS_BACKBONES, LPIPS_LINEAR_SHA256, file_sha256, resolve_weights
-from lit_translate.weights_check import Need
+from lit_translate.pretrained.check import Need
+from lit_translate.pretrained.weights import LPIPS_BACKBONES, LPIPS_LINEAR_SHA256, file_sha256, resolve_weights
 
 
 class SharedFeatures(nn.Module):

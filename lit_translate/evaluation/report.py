@@ -84,7 +84,7 @@ def write_report(
         samples: ``(grid, caption)``: a sample grid ``(3, H, W)`` in [0, 1] (one row per image, the columns named
             by ``caption``, e.g. ``"input | output | target"``), saved as ``samples.png``. Default: None.
         weights: the metric networks' files by role (``"features"``, ``"lpips"``), as
-            :func:`~lit_translate.weights.describe_file` gives them. Default: None.
+            :func:`~lit_translate.pretrained.weights.describe_file` gives them. Default: None.
         protocol: the PSNR/SSIM convention used (``PSNRProtocol.describe()``); None = the translation default.
             Default: None.
         tags: the method's extra metric tags and what each scores (``TranslationModule.metric_tags``, e.g. an

@@ -4,9 +4,9 @@ A method is a :class:`TranslationModule` subclass in one file (``docs/architectu
 gets its nets and optimizer factories injected (typed ``__init__``, the LightningCLI schema) and implements
 ``configure_optimizers``, ``training_step`` (one :meth:`~TranslationModule.optimize` call per network update),
 ``generator_for``, ``visuals``, ``evaluation_pairs`` and ``validation_losses``. The rest is shared and lives in
-the bases, each one responsibility: ``plumbing.py`` (what Lightning's manual optimization leaves undone, see
-``shared/docs/lightning-pitfalls.md``: iteration counting, schedulers, the divergence guard, per-rank random
-streams for an exact resume), ``averaging.py`` (generator EMA) and ``inference.py`` (any-size and tiled
+the bases in ``methods/parts/``, each one responsibility: ``plumbing.py`` (what Lightning's manual optimization
+leaves undone, see ``shared/docs/lightning-pitfalls.md``: iteration counting, schedulers, the divergence guard,
+per-rank random streams for an exact resume), ``averaging.py`` (generator EMA) and ``inference.py`` (any-size and tiled
 inference, ``predict_step``). This file is the contract: targets, translation, ``optimize`` and the evaluation
 steps.
 """
@@ -23,13 +23,13 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
-from lit_translate.methods.aliases import INFERENCE_MODES, InferenceMode, Pairs, Target
-from lit_translate.methods.averaging import WeightAveraging
-from lit_translate.methods.guard import NONFINITE_POLICIES, NonFinitePolicy
-from lit_translate.methods.inference import AnySizeInference
-from lit_translate.methods.optimizers import paper_adam
-from lit_translate.methods.plumbing import RNG_STATE_KEYS, TrainingPlumbing, inference_context
-from lit_translate.weights_check import Need, check_run
+from lit_translate.methods.parts.averaging import WeightAveraging
+from lit_translate.methods.parts.guard import NONFINITE_POLICIES, NonFinitePolicy
+from lit_translate.methods.parts.inference import AnySizeInference
+from lit_translate.methods.parts.optimizers import paper_adam
+from lit_translate.methods.parts.plumbing import RNG_STATE_KEYS, TrainingPlumbing, inference_context
+from lit_translate.methods.types import INFERENCE_MODES, InferenceMode, Pairs, Target
+from lit_translate.pretrained.check import Need, check_run
 
 __all__ = [
     "INFERENCE_MODES",

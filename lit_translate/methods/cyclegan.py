@@ -22,9 +22,9 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from typing_extensions import override
 
-from lit_translate.image_pool import ImagePool
 from lit_translate.losses import GANLoss, GanMode
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Target, TranslationModule
+from lit_translate.methods.parts.image_pool import ImagePool
 
 
 class CycleGAN(TranslationModule):

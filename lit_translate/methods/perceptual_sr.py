@@ -31,11 +31,11 @@ from typing_extensions import override
 from lit_translate.choices import check_choice
 from lit_translate.losses import feature_loss, total_variation
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Pairs
-from lit_translate.methods.optimizers import johnson_adam
+from lit_translate.methods.parts.optimizers import johnson_adam
 from lit_translate.methods.sr_base import SuperResolutionModule, sr_scores
 from lit_translate.nets.vgg import VGGFeatures, vgg_layer_names
-from lit_translate.weights import loss_network
-from lit_translate.weights_check import Need, vgg_needs
+from lit_translate.pretrained.check import Need, vgg_needs
+from lit_translate.pretrained.weights import loss_network
 
 LOSSES = ("feature", "pixel")
 _NEEDS_LOSS_NETWORK = ("fit", "validate", "test")

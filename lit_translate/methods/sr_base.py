@@ -19,11 +19,11 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
+from lit_translate.data.resize import imresize
 from lit_translate.evaluation.sr import psnr, ssim
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Pairs, Target, TranslationModule
-from lit_translate.methods.optimizers import basicsr_adam
-from lit_translate.methods.pretrained import PretrainedWeights, load_pretrained
-from lit_translate.resize import imresize
+from lit_translate.methods.parts.optimizers import basicsr_adam
+from lit_translate.methods.parts.pretraining import PretrainedWeights, load_pretrained
 
 PIXEL_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"l1": F.l1_loss, "mse": F.mse_loss}
 """Pixel criteria by name (BasicSR ``L1Loss`` / ``MSELoss``, mean reduction; images in [-1, 1])."""
@@ -69,7 +69,7 @@ class SuperResolutionModule(TranslationModule):
         on_nonfinite: See ``TranslationModule``.
         max_skipped_steps: See ``TranslationModule``.
         ema_warmup: Ramp the EMA decay up from 0.1 (``min(ema_decay, (1 + n) / (10 + n))``, see
-            :class:`~lit_translate.ema.ModelEMA`). Default: False.
+            :class:`~lit_translate.methods.parts.ema.ModelEMA`). Default: False.
     """
 
     metric_tags: ClassVar[dict[str, str]] = {"bicubic": "the bicubic upsampling baseline (MATLAB imresize)"}

@@ -30,12 +30,12 @@ from typing_extensions import override
 from lit_translate.choices import check_choice
 from lit_translate.losses import GANLoss, feature_loss
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy
-from lit_translate.methods.optimizers import basicsr_adam
-from lit_translate.methods.pretrained import PretrainedWeights
+from lit_translate.methods.parts.optimizers import basicsr_adam
+from lit_translate.methods.parts.pretraining import PretrainedWeights
 from lit_translate.methods.sr_base import PIXEL_LOSSES, SuperResolutionModule, pixel_loss
 from lit_translate.nets.vgg import VGGFeatures
-from lit_translate.weights import loss_network
-from lit_translate.weights_check import Need, vgg_needs
+from lit_translate.pretrained.check import Need, vgg_needs
+from lit_translate.pretrained.weights import loss_network
 
 GAN_MODES = ("vanilla", "lsgan", "hinge")
 

@@ -21,8 +21,8 @@ from typing_extensions import override
 
 from lit_translate.choices import check_choice
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy
-from lit_translate.methods.optimizers import basicsr_adam
-from lit_translate.methods.pretrained import PretrainedWeights
+from lit_translate.methods.parts.optimizers import basicsr_adam
+from lit_translate.methods.parts.pretraining import PretrainedWeights
 from lit_translate.methods.sr_base import PIXEL_LOSSES, SuperResolutionModule, pixel_loss
 
 
@@ -41,7 +41,7 @@ class SRResNetMethod(SuperResolutionModule):
             Default: 0.999 (BasicSR).
         ema_warmup: Ramp the EMA decay up as ``min(ema_decay, (1 + n) / (10 + n))`` after ``n`` updates, so that
             short runs (demos) validate weights that follow the training. Default: False (BasicSR).
-        pretrained: A checkpoint to start a fresh fit from (see ``methods/pretrained.py``). Default: None.
+        pretrained: A checkpoint to start a fresh fit from (see ``methods/parts/pretraining.py``). Default: None.
         pretrained_weights: ``"live"`` or ``"ema"`` weights of it. Default: ``"live"``.
         bicubic_baseline: Also score the bicubic upsampling (``val/psnr_bicubic``, ...). Default: True.
         inference_mode: ``"eval"`` or ``"train"``. Default: ``"eval"``.

@@ -12,7 +12,7 @@ D_src (real/fake) and D_cls (domain classification). Objectives (paper eqs. 1-7)
 - G, every ``n_critic`` D steps: ``L_G = L_adv + lambda_cls * L_cls^f + lambda_rec * L_rec`` with ``L_cls^f`` the
   classification of G(x, c) as c and ``L_rec = E[||x - G(G(x, c), c')||_1]`` (eq. 4).
 
-Labels come from :class:`~lit_translate.labels.LabelSpace`: one-hot domains (cross-entropy), multi-label
+Labels come from :class:`~lit_translate.data.domains.labels.LabelSpace`: one-hot domains (cross-entropy), multi-label
 attributes (BCE-with-logits summed over attributes, averaged over the batch) or both with the mask vector.
 Names: ``generator`` = G, ``discriminator`` = D (``conv1`` = D_src, ``conv2`` = D_cls), ``c_org`` = c', the
 source label, ``c_trg`` = c, the target label.
@@ -32,12 +32,12 @@ from torchmetrics import MeanMetric
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
+from lit_translate.data.domains.labels import LabelSpace, other_domain_targets, permuted_targets
 from lit_translate.errors import InputError
-from lit_translate.labels import LabelSpace, other_domain_targets, permuted_targets
 from lit_translate.losses import GANLoss, gradient_penalty
 from lit_translate.methods import stargan_checks as checks
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Pairs, Target, TranslationModule
-from lit_translate.methods.optimizers import stargan_adam
+from lit_translate.methods.parts.optimizers import stargan_adam
 
 GanMode = Literal["wgangp", "lsgan", "hinge", "vanilla"]
 TargetSampling = Literal["permute", "other"]

@@ -11,8 +11,8 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.parsing import AttributeDict
 from torch import nn
 
+from lit_translate.data.domains.labels import LabelSpace
 from lit_translate.errors import InputError
-from lit_translate.labels import LabelSpace
 
 
 def label_space_of(datamodule: Any) -> LabelSpace | None:

@@ -33,10 +33,10 @@ from lit_translate.data.images import synthetic_style_image, to_tensor
 from lit_translate.data.io import load_image
 from lit_translate.losses import feature_loss, gram_matrix, style_loss, total_variation
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Pairs, Target, TranslationModule
-from lit_translate.methods.optimizers import johnson_adam
+from lit_translate.methods.parts.optimizers import johnson_adam
 from lit_translate.nets.vgg import VGGFeatures, vgg_layer_names
-from lit_translate.weights import loss_network
-from lit_translate.weights_check import Need, vgg_needs
+from lit_translate.pretrained.check import Need, vgg_needs
+from lit_translate.pretrained.weights import loss_network
 
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 """pytorch/examples' style taps (the ends of its VGG-16 slices)."""

@@ -9,7 +9,7 @@ pytorch/examples ``fast_neural_style`` slices end at 3, 8, 15, 22 = relu1_2, rel
 The network is a fixed function, never a trained or saved part of a model: every weight is a non-persistent
 buffer (a :class:`~lit_translate.nets.frozen.FrozenModule`). Plain torch: it takes a resolved state dict (or a
 file); which file (the torch.hub cache, a download, a random stand-in) is decided outside ``nets/``, by
-:func:`lit_translate.weights.loss_network_state`.
+:func:`lit_translate.pretrained.weights.loss_network_state`.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def _local_file(arch: str, weights: str | None) -> tuple[Mapping[str, Tensor], P
     """Read ``weights`` as a file (the locator without a weights registry; None is an error)."""
     if weights is None:
         raise ValueError(
-            f"VGGFeatures({arch!r}) got no weights: pass a state dict or a file (lit_translate.weights."
+            f"VGGFeatures({arch!r}) got no weights: pass a state dict or a file (lit_translate.pretrained.weights."
             "loss_network_state resolves None, a file name or 'random')"
         )
     path = Path(os.path.expanduser(str(weights)))
@@ -148,8 +148,8 @@ class VGGFeatures(FrozenModule):
         layers: The taps, by paper name (``"relu2_2"``, ``"conv5_4"``, ``"pool3"``, ...), returned in this order;
             a single string is one tap. Default ``("relu2_2",)`` (Johnson's content/feature layer).
         weights: The resolved torchvision state dict of ``arch`` (``features.<i>.weight/bias``; classifier keys
-            are ignored), as :func:`lit_translate.weights.loss_network_state` returns it. A file name, None or
-            ``"random"`` goes through :attr:`locate_weights`: once :mod:`lit_translate.weights` is imported, the
+            are ignored), as ``lit_translate.pretrained.weights.loss_network_state`` returns it. A file name, None
+            or ``"random"`` goes through :attr:`locate_weights`: once the weights registry is imported, the
             registry's resolver (None: the torch.hub cache, then a download, offline ``WeightsUnavailableError``;
             ``"random"``: the calibrated stand-in, with a warning); without it, a file is read as it is. Default
             None.

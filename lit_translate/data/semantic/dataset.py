@@ -28,7 +28,7 @@ from lit_translate.data.io import (
     read_problem,
 )
 from lit_translate.data.sampling import SharedEpoch, sample_seed
-from lit_translate.data.semantic_layouts import Triple
+from lit_translate.data.semantic.layouts import Triple
 from lit_translate.data.synthetic import LABEL_COLOURS, SyntheticPairs, random_layout
 from lit_translate.data.transforms import INTERPOLATIONS, apply_transform, to_tensor
 from lit_translate.errors import InputError

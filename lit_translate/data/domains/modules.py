@@ -3,8 +3,8 @@
 Batches follow the batch contract: ``{"A": float32 (N, 3, S, S) in [-1, 1], "A_label": float32 (N, c), "A_path":
 list[str]}`` (joint training adds ``"A_mask"``). A DataModule tells the method what its labels mean through
 :attr:`MultiDomainDataModule.attributes` and :attr:`MultiDomainDataModule.domains` (names, label order), from
-which the method builds its :class:`~lit_translate.labels.LabelSpace`. CelebA and CelebA + RaFD are in
-:mod:`lit_translate.data.celeba_modules`.
+which the method builds its :class:`~lit_translate.data.domains.labels.LabelSpace`. CelebA and CelebA + RaFD are in
+:mod:`lit_translate.data.domains.celeba_modules`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from torch.utils.data import ConcatDataset, Dataset
 from typing_extensions import override
 
 from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, TranslationDataModule, check_root
+from lit_translate.data.domains.datasets import DomainFolderDataset, StarGANTransform, find_domains
 from lit_translate.data.folder import ImageFolderDataset
-from lit_translate.data.multidomain import DomainFolderDataset, StarGANTransform, find_domains
 from lit_translate.data.sampling import SharedEpoch, sample_seed
 from lit_translate.data.scan import ScanRequest
 from lit_translate.data.synthetic import ProceduralSet, random_layout
@@ -112,7 +112,7 @@ class MultiDomainDataModule(TranslationDataModule):
     """Base of the multi-domain DataModules: the StarGAN pipeline, label names, predict at the training size.
 
     Training: random horizontal flip, centre crop ``crop_size`` (none: the whole image), resize to
-    ``image_size`` (:class:`~lit_translate.data.multidomain.StarGANTransform`, the reference's order);
+    ``image_size`` (:class:`~lit_translate.data.domains.datasets.StarGANTransform`, the reference's order);
     evaluation and predict: the same without the flip. Subclasses set :attr:`attributes` / :attr:`domains`
     and implement ``build_dataset``.
 

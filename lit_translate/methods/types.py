@@ -1,7 +1,7 @@
 """The type aliases of the method contract (a leaf: it imports nothing from the package).
 
-``methods/base.py`` (the contract) and the bases it inherits from (``inference.py``, ``plumbing.py``) all speak
-of targets, evaluation pairs and inference modes; keeping the names here lets each of them import the names
+``methods/base.py`` (the contract) and the bases it inherits from (``parts/inference.py``, ``parts/plumbing.py``)
+all speak of targets, evaluation pairs and inference modes; keeping the names here lets each of them import the names
 without importing the others. ``lit_translate.methods.base`` re-exports all of them.
 """
 

@@ -25,7 +25,7 @@ from typing_extensions import override
 
 from lit_translate.callbacks import AtomicCheckpointIO, RunCheckpoint
 from lit_translate.errors import InputError
-from lit_translate.loggers import RunCSVLogger, resume_wandb_run
+from lit_translate.run.loggers import RunCSVLogger, resume_wandb_run
 
 SETUP_LOG_FILES = ("events.out.tfevents.*", "hparams.yaml")
 """Files in the run directory that loggers create during a ``fit``'s set-up, before training starts."""
@@ -188,9 +188,9 @@ class RunTrainer(Trainer):
     """``Trainer`` with lit_translate's run-directory defaults (see :func:`run_defaults`); same arguments.
 
     In ``fit``, the CSV logger replaces rows that a killed earlier process logged after its last checkpoint; in
-    ``validate``/``test``/``predict`` it only appends (see :class:`~lit_translate.loggers.RunCSVLogger`). A
+    ``validate``/``test``/``predict`` it only appends (see :class:`~lit_translate.run.loggers.RunCSVLogger`). A
     resumed ``fit`` continues the W&B run stored in the restored checkpoint
-    (:func:`~lit_translate.loggers.resume_wandb_run`).
+    (:func:`~lit_translate.run.loggers.resume_wandb_run`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -4,7 +4,8 @@ Items follow the batch contract: ``{"A": float32 (3, H, W) in [-1, 1], "A_label"
 str}``; :class:`MaskedLabelDataset` adds ``"A_mask"``. Augmentation of item ``i`` in epoch ``e`` is seeded from
 ``sample_seed(seed, e, i)`` (the epoch comes from a shared counter, as in the paired dataset), so it repeats
 with the seed and differs per item. CelebA (attribute file, reference split) is in
-:mod:`lit_translate.data.celeba`; target labels and the joint label layout in :mod:`lit_translate.labels`.
+:mod:`lit_translate.data.domains.celeba`; target labels and the joint label layout in
+:mod:`lit_translate.data.domains.labels`.
 Reference: yunjey/stargan ``data_loader.py`` and ``solver.py`` (``train_multi``); the folder layout of RaFD and
 StarGAN v2 (``root/<split>/<domain>/``). No Lightning here.
 """
@@ -23,11 +24,11 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from lit_translate.choices import resolve_choice
+from lit_translate.data.domains.labels import joint_label
 from lit_translate.data.io import MissingDataError, find_images, load_image
 from lit_translate.data.sampling import ShardedSampler, SharedEpoch, mix_seed, sample_seed
 from lit_translate.data.transforms import to_tensor
 from lit_translate.errors import InputError
-from lit_translate.labels import joint_label
 
 _INTERPOLATIONS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 Item = dict[str, Tensor | str]

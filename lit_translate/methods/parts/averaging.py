@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from lit_translate.ema import ModelEMA
+from lit_translate.methods.parts.ema import ModelEMA
 
 
 class WeightAveraging(nn.Module):
@@ -25,7 +25,7 @@ class WeightAveraging(nn.Module):
     def average_weights(self, net_name: str, decay: float | None, prefix: str = "g", warmup: bool = False) -> None:
         """Keep an EMA of ``self.<net_name>`` as ``self.<net_name>_ema`` (call in ``__init__``, after the net).
 
-        The copy (:class:`~lit_translate.ema.ModelEMA`) is updated after every successful step of the optimizer
+        The copy (:class:`~.ema.ModelEMA`) is updated after every successful step of the optimizer
         logged as ``prefix`` and used by ``inference_generator``; its weights are in ``state_dict`` (saved and
         resumed exactly), in no optimizer (they never require grad) and :meth:`averaged_parameter_names` lists
         them. ``decay`` None or 0 turns averaging off (nothing is created, the method is unchanged).
@@ -35,7 +35,7 @@ class WeightAveraging(nn.Module):
             decay: EMA decay in [0, 1) (BasicSR: 0.999), or None / 0 for off.
             prefix: The ``optimize(..., prefix)`` whose steps update it. Default ``"g"``.
             warmup: Ramp the decay up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates (see
-                :class:`~lit_translate.ema.ModelEMA`), so that short runs show their training. Default False.
+                :class:`~.ema.ModelEMA`), so that short runs show their training. Default False.
         """
         if not decay:
             return

@@ -1,6 +1,6 @@
 """The entries of the pretrained-file registry: every file lit_translate may load, its source and checksum.
 
-Data only; :mod:`lit_translate.weights` finds, verifies and downloads them (and re-exports these names).
+Data only; :mod:`lit_translate.pretrained.weights` finds, verifies and downloads them (and re-exports these names).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A run's pretrained files come from several places: the method's loss network (``vgg_weights``), the metrics
 callback's networks (InceptionV3 for FID/KID, the LPIPS backbone). Each declares what it will load as a list of
 :class:`Need` (``pretrained_needs``: ``module.pretrained_needs(stage)``, ``callback.pretrained_needs(trainer,
-module, stage)``); :func:`check_run` gathers them all and resolves each one (:func:`~lit_translate.weights.
+module, stage)``); :func:`check_run` gathers them all and resolves each one (:func:`~lit_translate.pretrained.weights.
 resolve_weights`: the given file, the torch.hub cache, a download) before anything is built. One problem is
 raised as it is; several become one :class:`MissingPretrainedFilesError` listing every file with the key that
 passes it and the folder it goes into, so an offline user fetches everything in one go instead of one file per
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lit_translate.errors import InputError
-from lit_translate.weights import (
+from lit_translate.pretrained.weights import (
     FETCH_COMMAND,
     RANDOM,
     WeightsChecksumError,

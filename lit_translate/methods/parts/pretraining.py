@@ -102,7 +102,7 @@ def load_pretrained(
 
     Args:
         net: The network to initialise (e.g. the SRGAN generator).
-        ema: Its :class:`~lit_translate.ema.ModelEMA`, or None.
+        ema: Its :class:`~lit_translate.methods.parts.ema.ModelEMA`, or None.
         path: The file.
         net_name: The network's attribute in the pre-training module (``"generator"``).
         weights: ``"live"`` (BasicSR) or ``"ema"``: which weights the trained network starts from. Default

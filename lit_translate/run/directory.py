@@ -9,7 +9,7 @@
 - When a fit ends at its ``max_steps`` / ``max_epochs``, :func:`finished_lines` says how to train longer.
 - A directory holds a run once training has started in it: its ``config.yaml`` (written when training starts),
   ``metrics.csv``, a checkpoint or a sample grid. A ``fit`` that failed during its set-up leaves none of these
-  (``lit_translate/trainer.py`` removes the log files it created), so the corrected command simply starts.
+  (``lit_translate/run/trainer.py`` removes the log files it created), so the corrected command simply starts.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only
 
 from lit_translate.callbacks.checkpoint import NOT_RESUMABLE, TMP_MARKER
-from lit_translate.config_checks import ConfigError
+from lit_translate.run.config_checks import ConfigError
 
 LIGHTNING_CKPT_KEYWORDS = ("best", "hpc", "registry")
 """``--ckpt_path`` values Lightning resolves itself (within this run)."""

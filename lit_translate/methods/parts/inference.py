@@ -2,7 +2,7 @@
 
 A base of :class:`~lit_translate.methods.TranslationModule`: it relies on the contract's ``translate``,
 ``resolve_target``, ``generator_for``, ``output_scale`` and the predict targets, and adds padding to the
-generator's ``size_divisor``, tiling (:func:`~lit_translate.tiling.tiled_forward`) and ``predict_step``.
+generator's ``size_divisor``, tiling (:func:`~lit_translate.methods.parts.tiling.tiled_forward`) and ``predict_step``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from lightning.pytorch import LightningModule
 from torch import Tensor
 from typing_extensions import override
 
-from lit_translate.methods.aliases import Target
-from lit_translate.tiling import tiled_forward
+from lit_translate.methods.parts.tiling import tiled_forward
+from lit_translate.methods.types import Target
 
 
 class AnySizeInference(LightningModule):
@@ -39,7 +39,7 @@ class AnySizeInference(LightningModule):
         Padding is reflective (replicate for images smaller than the padding), so borders are not black. The
         output is ``output_scale(target)`` times the input's height and width. With ``tile``, the image is
         translated in ``tile`` x ``tile`` windows overlapping by ``overlap`` input pixels
-        (:func:`~lit_translate.tiling.tiled_forward`; memory bounded by the tile size): each output pixel comes
+        (:func:`~.tiling.tiled_forward`; memory bounded by the tile size): each output pixel comes
         from the one tile in which it lies at least ``overlap / 2`` input pixels from a cut edge, so a network
         without normalisation whose receptive-field radius is at most ``overlap / 2`` gives the whole-image
         output exactly; InstanceNorm normalises each tile by its own statistics and shows seams.

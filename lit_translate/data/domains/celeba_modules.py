@@ -15,14 +15,14 @@ from torch.utils.data import ConcatDataset, Dataset
 from typing_extensions import override
 
 from lit_translate.data.base import check_root
-from lit_translate.data.celeba import CELEBA_DEFAULT_ATTRS, SPLITS, CelebADataset
-from lit_translate.data.domains import MultiDomainDataModule
-from lit_translate.data.multidomain import (
+from lit_translate.data.domains.celeba import CELEBA_DEFAULT_ATTRS, SPLITS, CelebADataset
+from lit_translate.data.domains.datasets import (
     AlternatingDatasetSampler,
     DomainFolderDataset,
     MaskedLabelDataset,
     find_domains,
 )
+from lit_translate.data.domains.modules import MultiDomainDataModule
 from lit_translate.data.sampling import ShardedSampler
 from lit_translate.errors import InputError
 
@@ -42,7 +42,7 @@ class CelebADataModule(MultiDomainDataModule):
         attr_path: Attribute file, relative to ``root``. Default ``"list_attr_celeba.txt"``.
         selected_attrs: Attribute names (label order); an unknown one is an error listing the file's 40.
             Default the reference's ``Black_Hair, Blond_Hair, Brown_Hair, Male, Young``.
-        **kwargs: The :class:`~lit_translate.data.domains.MultiDomainDataModule` arguments; ``crop_size``
+        **kwargs: The :class:`~lit_translate.data.domains.modules.MultiDomainDataModule` arguments; ``crop_size``
             defaults to the reference's 178 (``--celeba_crop_size``).
     """
 
@@ -105,10 +105,10 @@ class CelebADataModule(MultiDomainDataModule):
 class CelebARaFDDataModule(CelebADataModule):
     """CelebA and RaFD trained jointly with the mask vector (the reference's ``--dataset Both``).
 
-    Labels are ``[c_celeba, c_rafd, mask]`` (:class:`~lit_translate.data.multidomain.MaskedLabelDataset`; with 5
+    Labels are ``[c_celeba, c_rafd, mask]`` (:class:`~lit_translate.data.domains.datasets.MaskedLabelDataset`; with 5
     attributes and 8 expressions: length 15, G's ``c_dim``; D classifies the first 13); batches carry
     ``"A_mask"``. Training batches come from one dataset at a time, alternating CelebA, RaFD, CelebA, ...
-    (:class:`~lit_translate.data.multidomain.AlternatingDatasetSampler`), as the reference's ``train_multi``
+    (:class:`~lit_translate.data.domains.datasets.AlternatingDatasetSampler`), as the reference's ``train_multi``
     draws one CelebA and one RaFD batch per iteration: one reference iteration is two iterations here (the method
     steps G every ``n_critic`` reference iterations). An epoch holds enough batches for one pass over the larger
     dataset. Evaluation reads CelebA's test images, then RaFD's ``test_split`` (validation: ``val`` when RaFD has

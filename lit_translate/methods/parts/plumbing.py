@@ -7,7 +7,7 @@
   ``global_step``, ``max_steps``, checkpoint intervals and the logger's x-axis mean iterations.
 - **Schedulers.** Lightning never steps them in manual optimization: ``"epoch"``-interval ones step at each epoch
   end, ``"step"``-interval ones are brought to the iteration count before each batch.
-- **The divergence guard** (:class:`~lit_translate.methods.guard.NonFiniteGuard`).
+- **The divergence guard** (:class:`~lit_translate.methods.parts.guard.NonFiniteGuard`).
 - **Random streams and rank-local state for an exact resume.** Lightning saves weights, optimizers, schedulers
   and loop progress, but no random number generator and no plain Python attribute: at every checkpoint each
   rank's :meth:`~TrainingPlumbing.rank_state` (Python, NumPy and torch RNG states, ``self.rng``, and what a
@@ -36,8 +36,8 @@ from typing_extensions import override
 
 from lit_translate import compat
 from lit_translate.choices import check_choice
-from lit_translate.methods.aliases import INFERENCE_MODES, InferenceMode
-from lit_translate.methods.guard import NonFiniteGuard, NonFinitePolicy
+from lit_translate.methods.parts.guard import NonFiniteGuard, NonFinitePolicy
+from lit_translate.methods.types import INFERENCE_MODES, InferenceMode
 from lit_translate.nets.frozen import frozen_buffer_names
 
 RNG_STATE_KEYS = frozenset({"torch", "cuda", "generator", "numpy", "python"})

@@ -7,7 +7,7 @@ file name: lit_translate then treats them as custom weights (with a warning) ins
 
 The VGG stand-in (:func:`random_vgg_state`) serves the training losses the same way: same layout as
 ``vgg16-397923af.pth`` / ``vgg19-dcbb9e9d.pth``, meaningless features; ``--model.init_args.vgg_weights random``
-asks for it (resolved by :func:`lit_translate.weights.loss_network_state`, the one resolver of ``vgg_weights``).
+asks for it (resolved by :func:`~.weights.loss_network_state`, the one resolver of ``vgg_weights``).
 
 A plain random initialisation is not enough for InceptionV3: with BatchNorm's default statistics (mean 0,
 variance 1) the activations shrink layer after layer and the 2048-d features come out around 1e-8, so every

@@ -8,7 +8,7 @@ Where the HR images of a split (``train``, ``val``, ``test``) come from, first m
 3. ``--data.root DIR`` without split folders: one flat folder, split into train and validation images by a
    seeded fraction (``val_fraction``, ``split_seed``); ``test`` takes the whole folder (point ``--data.root`` or
    ``--data.test_dir`` at a held-out set such as Set14, never at the training images);
-4. nothing given: the built-in synthetic images (:class:`~lit_translate.data.synthetic_sr.SyntheticHR`).
+4. nothing given: the built-in synthetic images (:class:`~lit_translate.data.sr.synthetic.SyntheticHR`).
 
 Pre-made LR images, when given, replace the on-the-fly reduction: ``--data.<split>_lr_dir`` for an explicit HR
 folder, ``--data.lr_root`` mirroring ``--data.root`` (``lr_root/<split>`` or the flat ``lr_root``). An LR file is
@@ -28,12 +28,12 @@ from typing_extensions import override
 from lit_translate.choices import check_choice
 from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, TranslationDataModule, check_root
 from lit_translate.data.io import SKIP_HINT, MissingDataError, find_images
+from lit_translate.data.resize import RESAMPLERS
 from lit_translate.data.sampling import seeded_split
 from lit_translate.data.scan import ScanRequest
-from lit_translate.data.sr import Pair, SRDataset, check_sr_sizes
-from lit_translate.data.synthetic_sr import SyntheticHR
+from lit_translate.data.sr.dataset import Pair, SRDataset, check_sr_sizes
+from lit_translate.data.sr.synthetic import SyntheticHR
 from lit_translate.errors import InputError
-from lit_translate.resize import RESAMPLERS
 
 ROLES = ("train", "val", "test")
 SYNTHETIC_MIN_CANVAS = 96
@@ -46,7 +46,7 @@ class SRDataModule(TranslationDataModule):
     [-1, 1], ``"A_path", "B_path": list[str]}``. Training: aligned random ``gt_size`` HR patches, flips and 90
     degree rotations (BasicSR); evaluation: whole images cropped to a multiple of ``mod_crop``. LR images are
     made by the ``resampler``, MATLAB ``imresize`` bicubic by default, which antialiases as the LR sets of
-    BasicSR/DIV2K were made (see :mod:`lit_translate.resize`). Where the images are: module docstring.
+    BasicSR/DIV2K were made (see :mod:`lit_translate.data.resize`). Where the images are: module docstring.
 
     Args:
         scale: SR factor; must equal the generator's ``scale`` (the SR methods check). Default 4.
@@ -72,7 +72,7 @@ class SRDataModule(TranslationDataModule):
         split_seed: Seed of that train/validation split (not of the augmentation). Default 0.
         synthetic_canvas: Side of the built-in synthetic HR images; None = ``max(96, gt_size)``. Default None.
         cache_images: Keep decoded training images in memory (each worker), for small sets re-read every epoch
-            (see :class:`~lit_translate.data.sr.SRDataset`). Default False.
+            (see :class:`~lit_translate.data.sr.dataset.SRDataset`). Default False.
         **kwargs: The :class:`~lit_translate.data.base.TranslationDataModule` arguments (root, batch sizes, seed,
             workers, splits, synthetic_size, predict_dir, skip_unreadable).
     """

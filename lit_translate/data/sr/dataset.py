@@ -30,12 +30,12 @@ from torch.utils.data import Dataset
 
 from lit_translate.choices import resolve_choice
 from lit_translate.data.io import check_channels, convert_channels, load_image, read_problem
+from lit_translate.data.resize import RESAMPLERS
 from lit_translate.data.sampling import SharedEpoch, sample_seed
 from lit_translate.data.scan import ImageHeader
-from lit_translate.data.synthetic_sr import SyntheticHR
+from lit_translate.data.sr.synthetic import SyntheticHR
 from lit_translate.data.transforms import to_tensor
 from lit_translate.errors import InputError
-from lit_translate.resize import RESAMPLERS
 
 CONTEXT = 3
 """LR pixels of context reduced around an on-the-fly training patch (the kernels reach 2)."""
@@ -88,7 +88,7 @@ class SRDataset(Dataset):
         flip: Random horizontal flips (training). Default True.
         rotate: Random vertical flips and transposes (training; BasicSR ``use_rot``). Default True.
         resampler: How LR images are made: ``"matlab"`` (MATLAB ``imresize`` bicubic) or ``"pil"``
-            (see :mod:`lit_translate.resize`). Default ``"matlab"``.
+            (see :mod:`lit_translate.data.resize`). Default ``"matlab"``.
         mod_crop: Evaluation HR images are cropped to multiples of this (a multiple of ``scale``); None = ``scale``.
             Default None.
         channels: 1 or 3. Default 3.

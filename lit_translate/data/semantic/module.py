@@ -3,7 +3,7 @@
 Batches: ``{"A": int64 (N, 1, H, W) class ids, "B": float32 (N, C, H, W) photo in [-1, 1], "A_path",
 "B_path"}``, plus ``"A_instance"`` (int64 ``(N, 1, H, W)`` instance ids) when instance maps are used; the kinds
 are declared in :attr:`SemanticDataModule.batch_kinds`, and a method makes its generator input on the device
-with ``lit_translate.data.semantic_inputs.semantic_input`` (``label_nc``, ``contain_dontcare_label`` and
+with ``lit_translate.data.semantic.inputs.semantic_input`` (``label_nc``, ``contain_dontcare_label`` and
 ``semantic_nc`` are attributes of this module).
 """
 
@@ -19,14 +19,14 @@ from torch.utils.data import Dataset
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
-from lit_translate.data import semantic_layouts as layouts
 from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, TranslationDataModule, check_root
 from lit_translate.data.folder import ImageFolderDataset
 from lit_translate.data.io import MissingDataError, check_channels
 from lit_translate.data.sampling import seeded_split
 from lit_translate.data.scan import CACHE_FROM, ImageHeader, ScanRequest
 from lit_translate.data.scan_cache import ScanCache, cache_path
-from lit_translate.data.semantic import (
+from lit_translate.data.semantic import layouts as layouts
+from lit_translate.data.semantic.dataset import (
     LABEL_MODE_FIX,
     LABEL_MODES,
     PREPROCESS_MODES,
@@ -39,7 +39,7 @@ from lit_translate.data.semantic import (
     map_ids,
     read_ids,
 )
-from lit_translate.data.semantic_inputs import BatchKind, semantic_channels
+from lit_translate.data.semantic.inputs import BatchKind, semantic_channels
 from lit_translate.errors import InputError
 
 SYNTHETIC = layouts.LayoutDefaults(SYNTHETIC_LABEL_NC, False, True, "resize_and_crop", 72, 64)

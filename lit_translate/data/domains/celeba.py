@@ -17,8 +17,8 @@ import torch
 from torch import Tensor
 
 from lit_translate.choices import check_choice
+from lit_translate.data.domains.datasets import LabelledImageDataset, StarGANTransform
 from lit_translate.data.io import MissingDataError
-from lit_translate.data.multidomain import LabelledImageDataset, StarGANTransform
 from lit_translate.data.sampling import SharedEpoch
 from lit_translate.errors import InputError
 

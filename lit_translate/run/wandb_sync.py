@@ -16,7 +16,7 @@ between folders of one run (W&B counts the rows it received asynchronously), and
 ``--dry-run`` prints the plan and the exact commands and needs no network.
 
 Usage: ``lit-translate wandb-sync RUN_DIR [--dry-run] [--project P] [--entity E] [--pause S] [--force]``, or
-``python -m lit_translate.wandb_sync RUN_DIR ...``.
+``python -m lit_translate.run.wandb_sync RUN_DIR ...``.
 """
 
 from __future__ import annotations

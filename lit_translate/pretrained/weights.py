@@ -14,7 +14,7 @@ Loss networks: :func:`loss_network_state` is the one resolver of a method's ``vg
 ``"random"``, the seeded stand-in with one warning) and :func:`loss_network` builds the frozen ``VGGFeatures``
 from it. ``nets/`` stays plain torch: this module installs the resolver as ``VGGFeatures.locate_weights``, used
 only when a file name or None is given to ``VGGFeatures`` directly. The registry entries are in
-:mod:`lit_translate.weights_registry`; :mod:`lit_translate.weights_check` checks every file a run needs at once.
+:mod:`lit_translate.pretrained.registry`; :mod:`lit_translate.pretrained.check` checks every file a run needs at once.
 
 Checksums: every file name carries the first 8 hex digits of its sha256 (torchvision's and torch-fidelity's
 convention, which ``torch.hub`` checks with ``check_hash``). The registry also holds the full sha256 where it is
@@ -39,8 +39,8 @@ from torch import Tensor
 
 from lit_translate.errors import InputError
 from lit_translate.nets.vgg import VGGFeatures, read_state_file
-from lit_translate.standins import random_vgg_state
-from lit_translate.weights_registry import LPIPS_BACKBONES, LPIPS_LINEAR_SHA256, WEIGHTS, WeightsFile
+from lit_translate.pretrained.registry import LPIPS_BACKBONES, LPIPS_LINEAR_SHA256, WEIGHTS, WeightsFile
+from lit_translate.pretrained.standins import random_vgg_state
 
 DOWNLOAD_TIMEOUT_S = 15.0
 FETCH_COMMAND = "python -m lit_translate.evaluation fetch --dir DIR"
@@ -270,7 +270,7 @@ def loss_network_state(
     Args:
         arch: ``"vgg16"`` or ``"vgg19"`` (a registry key).
         weights: None (the torch.hub cache, then a download: :func:`resolve_weights`), a local torchvision file,
-            or :data:`RANDOM`: the calibrated stand-in :func:`~lit_translate.standins.random_vgg_state` (``arch``,
+            or :data:`RANDOM`: the calibrated stand-in :func:`~.standins.random_vgg_state` (``arch``,
             seed 0; a pure function of ``arch``, so every rank and every reload builds the same loss network),
             with a warning: for CPU demos and tests only.
         key: The option that sets ``weights``, named by the warning.
@@ -280,8 +280,9 @@ def loss_network_state(
     """
     if weights == RANDOM:
         warnings.warn(
-            f"{key} random: the {arch} loss network has RANDOM weights (a calibrated stand-in, lit_translate."
-            "standins.random_vgg_state), so perceptual and style losses optimise something else than the paper's. "
+            f"{key} random: the {arch} loss network has RANDOM weights (a calibrated stand-in, "
+            "lit_translate.pretrained.standins.random_vgg_state), so perceptual and style losses optimise something "
+            "else than the paper's. "
             f"For CPU demos and tests only; for real training pass {key} PATH (the real {get_spec(arch).filename}) "
             "or leave it unset to use the torch.hub cache.",
             UserWarning,
