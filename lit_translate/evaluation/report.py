@@ -74,28 +74,24 @@ def write_report(
     Args:
         out_dir: destination folder.
         metrics: ``{name: value}``, e.g. ``{"test/fid": 120.3, "test/kid": 0.012}``.
-        num_images: number of evaluated images, per direction tag (``{"": 106}``, ``{"ab": 120, "ba": 140}``) or
-            one int.
+        num_images: evaluated images, per direction tag (``{"": 106}``, ``{"ab": 120, "ba": 140}``) or one int.
         inference_mode: the generator's inference mode (``"eval"`` or ``"train"``).
         checkpoint: the evaluated checkpoint (None: the weights in memory).
         config: the run config as a dict or YAML text (None: unknown).
         split: the evaluated split (``"test"``, ``"val"``).
         step: the checkpoint's training step (iterations), when known.
         samples: ``(grid, caption)``: a sample grid ``(3, H, W)`` in [0, 1] (one row per image, the columns named
-            by ``caption``, e.g. ``"input | output | target"``), saved as ``samples.png``. Default: None.
+            by ``caption``, e.g. ``"input | output | target"``), saved as ``samples.png``.
         weights: the metric networks' files by role (``"features"``, ``"lpips"``), as
-            :func:`~lit_translate.pretrained.weights.describe_file` gives them. Default: None.
+            :func:`~lit_translate.pretrained.weights.describe_file` gives them.
         protocol: the PSNR/SSIM convention used (``PSNRProtocol.describe()``); None = the translation default.
-            Default: None.
         tags: the method's extra metric tags and what each scores (``TranslationModule.metric_tags``, e.g. an
-            SR method's upsampling baseline); other tags are directions.
-            Default: None.
+            SR method's upsampling baseline); other tags are directions. Default: None.
 
     Returns:
         ``(metrics.json path, report.md path)``.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    (out := Path(out_dir)).mkdir(parents=True, exist_ok=True)
     if samples is not None:
         save_image(samples[0], out / "samples.png")
     config_data, config_text = _config_forms(config)
@@ -114,8 +110,8 @@ def write_report(
     }
     json_path = out / "metrics.json"
     json_path.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
-    metric_lines = _metric_lines(metrics, record["weights"], tags or {})
-    lines = [*_summary_lines(record), *metric_lines, *_tail_lines(record, config_text)]
+    lines = [*_summary_lines(record), *_metric_lines(metrics, record["weights"], tags or {})]
+    lines += _tail_lines(record, config_text)
     md_path = out / "report.md"
     md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return json_path, md_path
