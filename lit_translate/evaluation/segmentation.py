@@ -15,6 +15,7 @@ import importlib
 import inspect
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -123,7 +124,9 @@ def load_segmenter(spec: str, num_classes: int, device: torch.device | str = "cp
         if not path.is_file():
             raise InputError(f"{KEY} {path} does not exist; give the segmenter's TorchScript file or drop {KEY}")
         try:
-            net = torch.jit.load(str(path), map_location=torch.device(device))
+            with warnings.catch_warnings():  # torch >= 2.9 marks TorchScript deprecated; loading still works
+                warnings.simplefilter("ignore", FutureWarning)
+                net = torch.jit.load(str(path), map_location=torch.device(device))
         except (RuntimeError, ValueError) as error:
             raise InputError(
                 f"{KEY} {path} is not a TorchScript file ({str(error).splitlines()[0][:120]}); save the segmenter "
