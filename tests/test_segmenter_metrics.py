@@ -192,6 +192,9 @@ class LabelToPhoto(LightningModule):
     def test_step(self, batch, batch_idx):
         self.steps += 1
 
+    def validation_step(self, batch, batch_idx):
+        self.steps += 1
+
 
 def trainer_in(*callbacks, root) -> Trainer:
     options = dict(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False)
@@ -241,3 +244,19 @@ def test_segmenter_needs_a_label_map_data_module(tmp_path):
     metrics = TranslationMetrics(fid=False, kid=False, segmenter=f"{__name__}.ConstantSegmenter")
     with pytest.raises(InputError, match=r"PairedDataModule gives no label map as batch 'A'"):
         trainer_in(metrics, root=tmp_path).test(LabelToPhoto(), datamodule=PairedDataModule(num_workers=0))
+
+
+def test_validate_logs_the_scores_of_a_class_path_segmenter(tmp_path):
+    # ConstantSegmenter predicts background everywhere: pixel accuracy is the background share, and mIoU that share
+    # over the number of classes in the split (every other class present has IoU 0).
+    data = SemanticDataModule(batch_size=4, num_workers=0)
+    data.setup("validate")
+    labels = torch.cat([batch["A"] for batch in data.val_dataloader()])
+    background = (labels == 0).double().mean().item()
+    metrics = TranslationMetrics(fid=False, kid=False, segmenter=f"{__name__}.ConstantSegmenter")
+    trainer = trainer_in(metrics, root=tmp_path)
+    trainer.validate(LabelToPhoto(), datamodule=SemanticDataModule(batch_size=4, num_workers=0))
+    assert metrics.results["val/pixel_acc"] == pytest.approx(background, abs=1e-12)
+    assert metrics.results["val/miou"] == pytest.approx(background / len(labels.unique()), abs=1e-12)
+    assert trainer.callback_metrics["val/miou"].item() == pytest.approx(metrics.results["val/miou"], rel=1e-6)
+    assert metrics.weight_files["segmenter"]["file"] == f"{__name__}.ConstantSegmenter"
