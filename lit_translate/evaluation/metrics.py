@@ -38,7 +38,7 @@ from lit_translate.evaluation.sr_metrics import Channels, Implementation, PSNRPr
 from lit_translate.pretrained.check import Need, check_needs
 from lit_translate.pretrained.weights import LPIPS_BACKBONES, describe_file
 
-METRIC_NAMES = ("fid", "kid", "lpips", "psnr", "ssim", "psnr_y", "ssim_y")
+METRIC_NAMES = ("fid", "kid", "lpips", "psnr", "ssim", "psnr_y", "ssim_y", "miou", "pixel_acc")
 
 # Values are computed by torchmetrics on all ranks and are identical; logging them with sync_dist=False is right.
 warnings.filterwarnings(
