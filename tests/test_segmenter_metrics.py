@@ -7,13 +7,18 @@ real photos (a segmenter that works scores them high) or noise (low). Nothing to
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+import os
 import socket
+import subprocess
+import sys
 import warnings
 
 import pytest
 import torch
+from conftest import ROOT
 from lightning.pytorch import LightningModule, Trainer
 from torch import nn
 from torchmetrics.utilities.data import dim_zero_sum
@@ -260,3 +265,75 @@ def test_validate_logs_the_scores_of_a_class_path_segmenter(tmp_path):
     assert metrics.results["val/miou"] == pytest.approx(background / len(labels.unique()), abs=1e-12)
     assert trainer.callback_metrics["val/miou"].item() == pytest.approx(metrics.results["val/miou"], rel=1e-6)
     assert metrics.weight_files["segmenter"]["file"] == f"{__name__}.ConstantSegmenter"
+
+
+DDP_SCRIPT = """
+import json, sys
+from pathlib import Path
+
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from torch import nn
+
+from lit_translate.data.semantic.module import SemanticDataModule
+from lit_translate.evaluation import TranslationMetrics
+
+
+class Photos(LightningModule):
+    paired = False
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(1, 1)
+
+    def evaluation_pairs(self, batch):
+        return {"": (batch["B"], batch["B"]), "dark": (batch["B"] * 0.5 - 0.5, None)}
+
+    def validation_step(self, batch, batch_idx):
+        self.seen = getattr(self, "seen", []) + list(batch["A_path"])
+
+
+def run(devices, out_dir, segmenter):
+    metrics = TranslationMetrics(fid=False, kid=False, segmenter=segmenter)
+    trainer = Trainer(accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", logger=False,
+                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                      callbacks=[metrics])
+    model = Photos()
+    trainer.validate(model, datamodule=SemanticDataModule(val_batch_size=3, num_workers=0))
+    result = {"results": metrics.results, "seen": model.seen,
+              "logged": {k: float(v) for k, v in trainer.callback_metrics.items()}}
+    Path(out_dir, f"devices{devices}-rank{trainer.global_rank}.json").write_text(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    run(int(sys.argv[1]), sys.argv[2], sys.argv[3])
+"""
+
+
+@pytest.mark.slow
+def test_two_process_ddp_scores_equal_one_process(tmp_path):
+    """Two ranks of 8 images each (batches of 3) give exactly the one-process scores, on every rank."""
+    torch.manual_seed(3)
+    segmenter = tmp_path / "random_segmenter.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(nn.Conv2d(3, NUM_CLASSES, 3, padding=1).eval()), str(segmenter))
+    script = tmp_path / "ddp_segmentation.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    env.pop("LOCAL_RANK", None)
+    command = [sys.executable, str(script), "2", str(tmp_path), str(segmenter)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    spec = importlib.util.spec_from_file_location("ddp_segmentation", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    single = module.run(1, str(tmp_path), str(segmenter))  # meanwhile, in this process
+    log, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, log[-4000:]
+    ranks = [json.loads((tmp_path / f"devices2-rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert sorted(ranks[0]["seen"] + ranks[1]["seen"]) == sorted(single["seen"]) and len(ranks[0]["seen"]) == 8
+    assert set(single["results"]) == {"val/miou", "val/pixel_acc", "val/miou_dark", "val/pixel_acc_dark"}
+    for rank in ranks:
+        assert rank["results"] == single["results"]
+        assert all(rank["logged"][key] == pytest.approx(single["logged"][key], rel=1e-6) for key in single["results"])
