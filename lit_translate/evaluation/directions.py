@@ -7,12 +7,16 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
+import torch
 from lightning.pytorch import Trainer
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torchmetrics.image import FrechetInceptionDistance, KernelInceptionDistance
 
 from lit_translate import compat
+from lit_translate.data.sampling import sampler_problem
 from lit_translate.evaluation.image_metrics import KID_SUBSETS, ImageCount, LPIPSMean, kid_mean
 from lit_translate.evaluation.networks import SharedFeatures
 from lit_translate.evaluation.sr_metrics import NAMES as PSNR_SSIM_NAMES
@@ -50,6 +54,34 @@ def direction_metrics(
     if paired:
         metrics.update(protocol.build(enabled["psnr"], enabled["ssim"]))
     return nn.ModuleDict(metrics)
+
+
+def count_targetless(
+    metrics: dict[str, nn.ModuleDict], targetless: set[str], tag: str, count: int, device: torch.device
+) -> None:
+    """Count the images of a direction without real target images (style transfer); no metric applies.
+
+    Adds the direction's ``{"count": ImageCount()}`` to ``metrics`` and ``tag`` to ``targetless`` on first use.
+    """
+    if tag not in metrics:
+        metrics[tag] = nn.ModuleDict({"count": ImageCount()})
+        targetless.add(tag)
+        rank_zero_info(
+            f"TranslationMetrics: evaluation_pairs gives no real target images for direction {tag!r} (a method "
+            "without targets, e.g. style transfer): FID, KID, LPIPS, PSNR and SSIM are skipped for it"
+        )
+    counter = metrics[tag]["count"]
+    if counter.device != device:
+        counter.to(device)
+    counter.update(count, 0)
+
+
+def warn_about_samplers(loaders: Any) -> None:
+    """Warn (rank 0) about each evaluation loader whose sampler pads or drops images (miscounted under DDP)."""
+    for loader in loaders if isinstance(loaders, (list, tuple)) else [loaders]:
+        problem = sampler_problem(loader)
+        if problem:
+            rank_zero_warn(f"TranslationMetrics: {problem}")
 
 
 def check_same_tags(trainer: Trainer, tags: list[str], stage: str) -> None:
@@ -93,4 +125,4 @@ def compute_direction(metrics: nn.ModuleDict, tag: str, kid_subset_size: int) ->
     return n_fake, results
 
 
-__all__ = ["check_same_tags", "compute_direction", "direction_metrics"]
+__all__ = ["check_same_tags", "compute_direction", "count_targetless", "direction_metrics", "warn_about_samplers"]

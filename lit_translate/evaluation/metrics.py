@@ -1,10 +1,11 @@
-"""Image-quality metrics of a translation model during validation and test: FID, KID, LPIPS, PSNR, SSIM.
+"""Image-quality metrics of a translation model during validation and test: FID, KID, LPIPS, PSNR, SSIM, mIoU.
 
 :class:`TranslationMetrics` is a Callback, so the metric networks (InceptionV3, the LPIPS backbone) never enter
 the LightningModule's ``state_dict`` or its checkpoints. It asks the module for ``evaluation_pairs(batch)``
 (``{direction_tag: (fake, real_target)}``, images in [-1, 1], see ``docs/architecture.md``) on every validation
 or test batch and logs, at the end of the epoch, ``val/fid``, ``val/kid``, ``val/lpips``, ``val/psnr``,
-``val/ssim`` (tag ``""``) or ``val/fid_ab``, ``val/fid_ba``, ... (tags ``"ab"``/``"ba"``), and ``test/...``.
+``val/ssim`` (tag ``""``) or ``val/fid_ab``, ``val/fid_ba``, ... (tags ``"ab"``/``"ba"``), and ``test/...``;
+with a segmenter, label-map methods also get ``val/miou`` and ``val/pixel_acc`` (``evaluation/segmentation.py``).
 
 Conventions (FID/KID input quantisation, LPIPS range, PSNR/SSIM channels and crops, float32 with autocast off)
 are in ``docs/evaluation.md`` and the input adapters (``evaluation/adapters.py``). Distributed: torchmetrics sums
@@ -21,26 +22,28 @@ from typing import Any, Literal
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
 from lit_translate.data.sampling import sampler_problem
-from lit_translate.evaluation import networks
+from lit_translate.evaluation import directions, networks
 from lit_translate.evaluation.adapters import ValueRange, to_lpips_input, to_rgb, to_uint8, to_unit
 from lit_translate.evaluation.directions import check_same_tags, compute_direction, direction_metrics
 from lit_translate.evaluation.image_metrics import ImageCount, LPIPSMean
 from lit_translate.evaluation.networks import SharedFeatures, build_inception, build_lpips_net, num_features_of
+from lit_translate.evaluation.segmentation import Pairs, SegmenterInput, SegmenterScoring
 from lit_translate.evaluation.sr_metrics import Channels, Implementation, PSNRProtocol
 from lit_translate.pretrained.check import Need, check_needs
 from lit_translate.pretrained.weights import LPIPS_BACKBONES, describe_file
 
-METRIC_NAMES = ("fid", "kid", "lpips", "psnr", "ssim", "psnr_y", "ssim_y")
+METRIC_NAMES = ("fid", "kid", "lpips", "psnr", "ssim", "psnr_y", "ssim_y", "miou", "pixel_acc")
 
 # Values are computed by torchmetrics on all ranks and are identical; logging them with sync_dist=False is right.
 warnings.filterwarnings(
-    "ignore", message=r"It is recommended to use `self\.log\('(val|test)/(fid|kid|lpips|psnr|ssim)(_\w+)?'"
+    "ignore",
+    message=r"It is recommended to use `self\.log\('(val|test)/(fid|kid|lpips|psnr|ssim|miou|pixel_acc)(_\w+)?'",
 )
 
 
@@ -86,6 +89,9 @@ class TranslationMetrics(Callback):
         crop_border: pixels ignored at each border for PSNR/SSIM, or ``"auto"`` = the model's ``output_scale()``
             (BasicSR crops ``scale``; 0 for translation). Images are also cropped to a multiple of the scale.
             Default: 0.
+        segmenter: label-map methods: a TorchScript file or an ``nn.Module`` class path whose logits on the generated
+            images are scored against the input label maps (``miou``, ``pixel_acc``). Default: None (off).
+        segmenter_input: its input: ``"minus_one_one"``, ``"zero_one"`` or ``"imagenet"``. Default: ``"minus_one_one"``.
     """
 
     def __init__(
@@ -105,6 +111,8 @@ class TranslationMetrics(Callback):
         psnr_ssim: Implementation = "torchmetrics",
         psnr_channels: Channels = "rgb",
         crop_border: int | Literal["auto"] = 0,
+        segmenter: str | None = None,
+        segmenter_input: SegmenterInput = "minus_one_one",
     ) -> None:
         if every_n_epochs < 1:
             raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
@@ -120,6 +128,7 @@ class TranslationMetrics(Callback):
         self.feature_extractor = feature_extractor
         self.enabled = enabled
         self.protocol = PSNRProtocol(psnr_ssim, psnr_channels, crop_border)  # evaluation/sr_metrics.py
+        self.segmentation = SegmenterScoring(segmenter, segmenter_input)  # evaluation/segmentation.py
         self.results: dict[str, float] = {}
         self.num_images: dict[str, int] = {}
         self.last_stage: str | None = None
@@ -157,6 +166,7 @@ class TranslationMetrics(Callback):
         if paired and self.lpips and self._lpips_model is None:
             self._lpips_model = build_lpips_net(self.lpips_net, self.lpips_backbone_weights)
             self.weight_files["lpips"] = describe_file(LPIPS_BACKBONES[self.lpips_net], self._lpips_model.weights_file)
+        self.segmentation.build(self.weight_files)  # once configured with the data's classes (setup)
 
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -168,6 +178,7 @@ class TranslationMetrics(Callback):
                 "{tag: (fake, real_target)} (see docs/architecture.md)"
             )
         if self._builds_at(trainer, stage):  # a fit that never evaluates needs no pretrained weights
+            self.segmentation.configure(trainer.datamodule)
             self.build(paired=_is_paired(pl_module))
 
     def pretrained_needs(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> list[Need]:
@@ -215,13 +226,9 @@ class TranslationMetrics(Callback):
         self.protocol.scale = int(scale()) if callable(scale) else 1
 
     def _warn_about_sampler(self, trainer: Trainer, loaders: Any) -> None:
-        if trainer.world_size < 2 or self._sampler_checked:
-            return
-        self._sampler_checked = True
-        for loader in loaders if isinstance(loaders, (list, tuple)) else [loaders]:
-            problem = sampler_problem(loader)
-            if problem:
-                rank_zero_warn(f"TranslationMetrics: {problem}")
+        if trainer.world_size > 1 and not self._sampler_checked:
+            self._sampler_checked = True
+            directions.warn_about_samplers(loaders)
 
     def _evaluate_batch(self, pl_module: LightningModule, batch: Any, outputs: Any, step_context: Any) -> None:
         """Update the metrics with the step's ``outputs["pairs"]``, else translate ``batch`` as the step does."""
@@ -231,7 +238,7 @@ class TranslationMetrics(Callback):
         if pairs is None:  # a module whose validation/test step does not return its evaluation pairs
             with step_context():
                 pairs = pl_module.evaluation_pairs(batch)
-        self.update(pairs, paired=_is_paired(pl_module), device=pl_module.device)
+        self.update(pairs, _is_paired(pl_module), pl_module.device, batch["A"] if self.segmentation.enabled else None)
 
     @override
     def on_validation_batch_end(
@@ -258,12 +265,13 @@ class TranslationMetrics(Callback):
         self._evaluate_batch(pl_module, batch, outputs, trainer.precision_plugin.test_step_context)
 
     def update(
-        self, pairs: Mapping[str, tuple[Tensor, Tensor | None]], paired: bool, device: torch.device | str = "cpu"
+        self, pairs: Pairs, paired: bool, device: torch.device | str = "cpu", label_map: Tensor | None = None
     ) -> None:
         """Add one batch of ``{tag: (fake, real_target)}`` (images in [-1, 1], any float dtype).
 
         ``real_target`` may hold no image (a multi-domain method's batch without a real image of that domain):
         FID and KID count every image once over the whole split, whichever batch and rank it comes in.
+        ``label_map``: the batch's input label maps, for the segmenter (``segmentation.configure`` first).
         """
         self.build(paired)
         device = torch.device(device)
@@ -276,7 +284,7 @@ class TranslationMetrics(Callback):
                 if (real is None) != (tag in self._targetless) and tag in self._metrics:
                     raise ValueError(f"evaluation_pairs gave real target images for direction {tag!r} only sometimes")
                 if real is None:
-                    self._count_targetless(tag, fake.shape[0], device)
+                    directions.count_targetless(self._metrics, self._targetless, tag, fake.shape[0], device)
                     continue
                 fake, real = fake.detach().to(device), real.detach().to(device)
                 if tag not in self._metrics:
@@ -288,20 +296,8 @@ class TranslationMetrics(Callback):
                 if metrics["count"].device != device:
                     metrics.to(device)
                 self._update_direction(tag, metrics, fake, real, paired)
-
-    def _count_targetless(self, tag: str, count: int, device: torch.device) -> None:
-        """Count the images of a direction without real target images (style transfer); no metric applies."""
-        if tag not in self._metrics:
-            self._metrics[tag] = nn.ModuleDict({"count": ImageCount()})
-            self._targetless.add(tag)
-            rank_zero_info(
-                f"TranslationMetrics: evaluation_pairs gives no real target images for direction {tag!r} (a method "
-                "without targets, e.g. style transfer): FID, KID, LPIPS, PSNR and SSIM are skipped for it"
-            )
-        counter = self._metrics[tag]["count"]
-        if counter.device != device:
-            counter.to(device)
-        counter.update(count, 0)
+            if label_map is not None:
+                self.segmentation.update(pairs, label_map, device)
 
     def _feature_input(self, images: Tensor) -> Tensor:
         return to_unit(images) if self.feature_extractor is not None else to_uint8(to_rgb(images))
@@ -366,6 +362,7 @@ class TranslationMetrics(Callback):
             for tag in sorted(self._metrics):
                 self.num_images[tag], values = compute_direction(self._metrics[tag], tag, self.kid_subset_size)
                 results.update(values)
+            results.update(self.segmentation.compute())
         self._reset()
         return results
 
@@ -374,6 +371,7 @@ class TranslationMetrics(Callback):
             for metrics in self._metrics.values():
                 for metric in metrics.values():
                     metric.reset()
+            self.segmentation.reset()
         if self._features is not None:
             self._features.clear()
 

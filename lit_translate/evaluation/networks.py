@@ -125,7 +125,7 @@ def metric_needs(metrics: Any, paired: bool) -> list[Need]:
     """Return the pretrained files ``metrics`` (a ``TranslationMetrics``) still has to load for its networks.
 
     InceptionV3 for FID/KID (unless a custom ``feature_extractor`` replaces it) and, for paired methods, the
-    LPIPS backbone; what is already built is not listed.
+    LPIPS backbone, and the segmenter file of ``--metrics.segmenter``; what is already built is not listed.
     """
     needs = []
     if (metrics.fid or metrics.kid) and metrics._features is None and metrics.feature_extractor is None:
@@ -133,7 +133,7 @@ def metric_needs(metrics: Any, paired: bool) -> list[Need]:
     if paired and metrics.lpips and metrics._lpips_model is None:
         backbone = LPIPS_BACKBONES[metrics.lpips_net]
         needs.append(Need(backbone, metrics.lpips_backbone_weights, "--metrics.lpips_backbone_weights"))
-    return needs
+    return needs + metrics.segmentation.needs()
 
 
 def num_features_of(net: nn.Module) -> int | None:

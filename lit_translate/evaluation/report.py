@@ -28,12 +28,16 @@ _DESCRIPTIONS = {
     "ssim": "SSIM, RGB, mean over images (higher is better)",
     "psnr_y": "PSNR in dB, Y channel (BT.601, MATLAB rgb2ycbcr), mean over images (higher is better)",
     "ssim_y": "SSIM, Y channel (BT.601, MATLAB rgb2ycbcr), mean over images (higher is better)",
+    "miou": "mean IoU of the segmenter on the generated images against the input label maps (higher is better)",
+    "pixel_acc": "pixel accuracy of the segmenter on the generated images against the input label maps",
     "l1": "mean absolute error to the aligned target, images in [-1, 1] (lower is better)",
     "l1_input": "the do-nothing baseline: L1 of the input itself to the target",
     "cycle_a": "cycle-consistency L1 of A -> B -> A, images in [-1, 1] (lower is better)",
     "cycle_b": "cycle-consistency L1 of B -> A -> B, images in [-1, 1] (lower is better)",
 }
-_WEIGHT_ROLES = {"features": "FID/KID network", "lpips": "LPIPS backbone"}
+_WEIGHT_ROLES = {"features": "FID/KID network", "lpips": "LPIPS backbone", "segmenter": "segmenter (mIoU)"}
+_OWN_FILES = {"segmenter"}
+"""Roles whose file is the user's own (no registry): compare their scores only with the same file."""
 DEFAULT_PROTOCOL = PSNRProtocol().describe()
 
 
@@ -82,7 +86,7 @@ def write_report(
         step: the checkpoint's training step (iterations), when known.
         samples: ``(grid, caption)``: a sample grid ``(3, H, W)`` in [0, 1] (one row per image, the columns named
             by ``caption``, e.g. ``"input | output | target"``), saved as ``samples.png``.
-        weights: the metric networks' files by role (``"features"``, ``"lpips"``), as
+        weights: the metric networks' files by role (``"features"``, ``"lpips"``, ``"segmenter"``), as
             :func:`~lit_translate.pretrained.weights.describe_file` gives them.
         protocol: the PSNR/SSIM convention used (``PSNRProtocol.describe()``); None = the translation default.
         tags: the method's extra metric tags and what each scores (``TranslationModule.metric_tags``, e.g. an
@@ -150,6 +154,7 @@ def _summary_lines(record: dict[str, Any]) -> list[str]:
     ]
     for role, info in record["weights"].items():
         status = "registered file" if info.get("registered") else "CUSTOM, not the registered file"
+        status = "your file: compare only with the same segmenter" if role in _OWN_FILES else status
         digest = f"sha256 {str(info['sha256'])[:12]}..., " if info.get("sha256") else ""
         lines.append(f"| {_WEIGHT_ROLES.get(role, role)} | {info['name']}: {info['file']} ({digest}{status}) |")
     return lines
@@ -158,7 +163,7 @@ def _summary_lines(record: dict[str, Any]) -> list[str]:
 def _metric_lines(metrics: dict[str, float], weights: dict[str, dict[str, Any]], tags: dict[str, str]) -> list[str]:
     """Return the metrics table, with a banner when the metric networks are not the registered files."""
     lines = ["", "## Metrics", ""]
-    if any(not info.get("registered") for info in weights.values()):
+    if any(not info.get("registered") for role, info in weights.items() if role not in _OWN_FILES):
         lines += [
             "**Custom metric networks** (see the table above): FID/KID/LPIPS values are not comparable with "
             "published numbers.",

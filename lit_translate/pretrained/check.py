@@ -21,7 +21,9 @@ from lit_translate.errors import InputError
 from lit_translate.pretrained.weights import (
     FETCH_COMMAND,
     RANDOM,
+    WEIGHTS,
     WeightsChecksumError,
+    WeightsFileNotFoundError,
     WeightsUnavailableError,
     cache_dir,
     get_spec,
@@ -36,7 +38,8 @@ class Need:
     """One pretrained file that a run will load.
 
     Attributes:
-        name: The registry key (``"vgg19"``, ``"alexnet"``, ``"inception"``, ...).
+        name: The registry key (``"vgg19"``, ``"alexnet"``, ``"inception"``, ...), or another name for a file of
+            the user's own that is in no registry (``"segmenter"``): it must exist; nothing is downloaded.
         path: The file the configuration gives; None = the torch.hub cache (or a download).
         key: The option that passes a local file (``--model.init_args.vgg_weights``).
     """
@@ -75,13 +78,27 @@ def check_needs(needs: Iterable[Need]) -> None:
     failures: list[tuple[Need, Exception]] = []
     for need in dict.fromkeys(needs):  # the same file for two roles is checked (and listed) once
         try:
-            resolve_weights(need.name, need.path)
+            resolve_weights(need.name, need.path) if need.name in WEIGHTS else require_own_file(need)
         except (WeightsUnavailableError, FileNotFoundError, WeightsChecksumError) as error:
             failures.append((need, error))
     if len(failures) == 1:
         raise failures[0][1]
     if failures:
         raise MissingPretrainedFilesError(missing_message(failures))
+
+
+def require_own_file(need: Need) -> None:
+    """Check that a file of the user's own (no registry entry, so no cache and no download) exists.
+
+    Raises:
+        WeightsFileNotFoundError: it does not (the message names the key and the fix).
+    """
+    path = os.path.expanduser(need.path or "")
+    if not os.path.isfile(path):
+        raise WeightsFileNotFoundError(
+            f"{need.key} points to {path or '(nothing)'}, which does not exist (the {need.name}: a file of your own, "
+            f"which cannot be downloaded); give an existing file or drop {need.key}"
+        )
 
 
 def check_run(trainer: Any, module: Any, stage: str) -> None:
@@ -97,20 +114,33 @@ def missing_message(failures: list[tuple[Need, Exception]]) -> str:
         f"{folder} (TORCH_HOME={os.environ.get('TORCH_HOME', '<unset>')}), or pass it with its key:"
     ]
     for need, error in failures:
+        if need.name not in WEIGHTS:
+            lines.append(f"  - {need.path} ({need.name}, a file of your own): does not exist; {need.key} FILE")
+            continue
         spec = get_spec(need.name)
         if isinstance(error, WeightsUnavailableError):
             problem = "not in the cache, and the download failed"
         else:
             problem = f"{type(error).__name__}: {str(error).splitlines()[0]}"
         lines.append(f"  - {spec.filename} ({spec.used_by}): {problem}; {need.key} FILE; source {spec.url}")
-    names = ",".join(need.name for need, _ in failures)
-    lines.append(
-        f"On a machine with internet access run `{FETCH_COMMAND} --only {names}`, copy DIR here and "
-        "`export TORCH_HOME=DIR` (the files go to DIR/hub/checkpoints/)."
-    )
+    names = ",".join(need.name for need, _ in failures if need.name in WEIGHTS)
+    if names:
+        lines.append(
+            f"On a machine with internet access run `{FETCH_COMMAND} --only {names}`, copy DIR here and "
+            "`export TORCH_HOME=DIR` (the files go to DIR/hub/checkpoints/)."
+        )
     if any(need.key == VGG_KEY for need, _ in failures):
         lines.append(f"For a CPU demo only, `{VGG_KEY} random` uses a random-weight VGG stand-in instead.")
     return "\n".join(lines)
 
 
-__all__ = ["VGG_KEY", "MissingPretrainedFilesError", "Need", "check_needs", "check_run", "run_needs", "vgg_needs"]
+__all__ = [
+    "VGG_KEY",
+    "MissingPretrainedFilesError",
+    "Need",
+    "check_needs",
+    "check_run",
+    "require_own_file",
+    "run_needs",
+    "vgg_needs",
+]
