@@ -29,6 +29,8 @@ from lit_translate.choices import check_choice
 
 EnergyMode = Literal["ebgan", "began"]
 """The energy objectives of :class:`EnergyObjective`."""
+AnyGanMode = Literal["vanilla", "lsgan", "wgangp", "hinge", "ebgan", "began"]
+"""``GanMode`` and ``EnergyMode`` as one choice (one flat list in ``--help`` and in the error of a misspelt value)."""
 
 
 def ebgan_energy(x: Tensor, reconstruction: Tensor) -> Tensor:

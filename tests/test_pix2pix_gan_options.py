@@ -81,3 +81,14 @@ def test_default_pix2pix_keeps_its_objective_and_state():
     model = Pix2Pix(UnetGenerator(num_downs=5, ngf=8), PatchDiscriminator(ndf=8))
     assert isinstance(model.gan_loss, GANLoss) and model.energy is None
     assert all(k.startswith(("generator.", "discriminator.")) for k in model.state_dict())
+
+
+def test_an_energy_gan_mode_needs_an_auto_encoder_discriminator():
+    from lit_translate.errors import InputError
+    from lit_translate.methods import Pix2Pix
+    from lit_translate.nets import PatchDiscriminator, UnetGenerator
+
+    with pytest.raises(InputError, match="needs an auto-encoder discriminator; got PatchDiscriminator"):
+        Pix2Pix(UnetGenerator(num_downs=5, ngf=8), PatchDiscriminator(ndf=8), gan_mode="began")
+    model = Pix2Pix(UnetGenerator(num_downs=5, ngf=8), BEGANDiscriminator(6, 8, 8), gan_mode="began")
+    assert "energy.balance.k" in model.state_dict()

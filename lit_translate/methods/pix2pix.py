@@ -7,7 +7,7 @@ time in the paper) is the only source of stochasticity.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -15,9 +15,11 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from typing_extensions import override
 
+from lit_translate.errors import InputError
 from lit_translate.losses import GANLoss, GanMode, gradient_penalty
-from lit_translate.losses_energy import EnergyMode, EnergyObjective
+from lit_translate.losses_energy import AnyGanMode, EnergyMode, EnergyObjective
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Target, TranslationModule
+from lit_translate.nets.gan import AutoEncoderDiscriminator
 
 
 class Pix2Pix(TranslationModule):
@@ -56,7 +58,7 @@ class Pix2Pix(TranslationModule):
         optimizer_g: OptimizerCallable | None = None,
         optimizer_d: OptimizerCallable | None = None,
         lr_scheduler: LRSchedulerCallable | None = None,
-        gan_mode: GanMode | EnergyMode = "vanilla",
+        gan_mode: AnyGanMode = "vanilla",
         lambda_l1: float = 100.0,
         lambda_gp: float = 10.0,
         inference_mode: InferenceMode = "train",
@@ -71,8 +73,14 @@ class Pix2Pix(TranslationModule):
         self.discriminator = discriminator
         self.optimizer_g, self.optimizer_d, self.lr_scheduler = optimizer_g, optimizer_d, lr_scheduler
         energy = gan_mode in ("ebgan", "began")
-        self.gan_loss = None if energy else GANLoss(gan_mode)
-        self.energy = EnergyObjective(gan_mode, margin=ebgan_margin, gamma=began_gamma) if energy else None
+        if energy and not isinstance(discriminator, AutoEncoderDiscriminator):
+            raise InputError(
+                f"model.init_args.gan_mode={gan_mode!r} needs an auto-encoder discriminator; got "
+                f"{type(discriminator).__name__}: set model.init_args.discriminator.class_path to "
+                "lit_translate.nets.gan.BEGANDiscriminator or EBGANDiscriminator (in_channels C_a + C_b)"
+            )
+        self.gan_loss = None if energy else GANLoss(cast(GanMode, gan_mode))
+        self.energy = EnergyObjective(cast(EnergyMode, gan_mode), ebgan_margin, gamma=began_gamma) if energy else None
         self.gan_mode = gan_mode
         self.lambda_l1 = lambda_l1
         self.lambda_gp = lambda_gp
