@@ -3,6 +3,8 @@ and EBGAN auto-encoder discriminators, by config overrides only (in-process, as 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from conftest import PIX2PIX_DEMO, run_cli, tiny_args
@@ -92,3 +94,22 @@ def test_an_energy_gan_mode_needs_an_auto_encoder_discriminator():
         Pix2Pix(UnetGenerator(num_downs=5, ngf=8), PatchDiscriminator(ndf=8), gan_mode="began")
     model = Pix2Pix(UnetGenerator(num_downs=5, ngf=8), BEGANDiscriminator(6, 8, 8), gan_mode="began")
     assert "energy.balance.k" in model.state_dict()
+
+
+def test_began_k_resumes_exactly(tmp_path):
+    """One epoch, its checkpoint, a second epoch from it: k_t and D as after two straight epochs."""
+    net = {"class_path": "lit_translate.nets.gan.BEGANDiscriminator", "init_args": {"in_channels": 6, "ndf": 8}}
+    net["init_args"]["hidden_dim"] = 8
+    began = [f"{D}={json.dumps(net)}", "--model.init_args.gan_mode=began", "--model.init_args.began_gamma=3.0"]
+    straight = run_cli(["-c", str(PIX2PIX_DEMO), *tiny_args(tmp_path / "straight", steps=2, epochs=2), *began])
+    straight.trainer.fit(straight.model, datamodule=straight.datamodule)
+    first = run_cli(["-c", str(PIX2PIX_DEMO), *tiny_args(tmp_path / "split", steps=2, epochs=1), *began])
+    first.trainer.fit(first.model, datamodule=first.datamodule)
+    resumed = run_cli(["-c", str(PIX2PIX_DEMO), *tiny_args(tmp_path / "split", steps=2, epochs=2), *began])
+    last = tmp_path / "split" / "checkpoints" / "last.ckpt"
+    resumed.trainer.fit(resumed.model, datamodule=resumed.datamodule, ckpt_path=str(last))
+    assert resumed.trainer.global_step == straight.trainer.global_step == 4
+    want, got = straight.model.state_dict(), resumed.model.state_dict()
+    assert 0 < first.model.energy.balance.k.item() < want["energy.balance.k"].item(), "k_t rose in both epochs"
+    assert torch.equal(got["energy.balance.k"], want["energy.balance.k"])
+    assert all(torch.equal(got[k], want[k]) for k in want if k.startswith("discriminator."))
