@@ -16,6 +16,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from lit_translate.nets import (
+    GlobalGenerator,
+    LocalEnhancer,
     MSRResNet,
     PatchDiscriminator,
     PixelDiscriminator,
@@ -30,6 +32,14 @@ from lit_translate.nets import (
 from lit_translate.nets.attention import SelfAttention
 
 CASES = {
+    "GlobalGenerator": (
+        lambda **kw: GlobalGenerator(3, 3, ngf=4, n_downsampling=2, n_blocks=1, **kw),
+        (2, 3, 16, 16),
+    ),
+    "LocalEnhancer": (
+        lambda **kw: LocalEnhancer(3, 3, ngf=4, n_downsample_global=2, n_blocks_global=1, n_blocks_local=1, **kw),
+        (2, 3, 32, 32),
+    ),
     "UnetGenerator": (lambda **kw: UnetGenerator(3, 3, num_downs=5, ngf=8, **kw), (2, 3, 32, 32)),
     "ResnetGenerator": (lambda **kw: ResnetGenerator(3, 3, ngf=8, n_blocks=2, **kw), (2, 3, 16, 16)),
     "PatchDiscriminator": (lambda **kw: PatchDiscriminator(6, ndf=8, n_layers=3, **kw), (2, 6, 32, 32)),
@@ -51,6 +61,8 @@ CASES = {
 
 # name: (sha256 of the state_dict keys and shapes [:16], RNG draws after construction, sum |state|, sum out, sum |out|)
 MAIN = {
+    "GlobalGenerator": ("966b0da9b532a4d0", [0.7173114, 0.9865887, 0.3024799], 138.867334, -122.237541, 222.789748),
+    "LocalEnhancer": ("ec5dc1374ab0f52b", [0.944427, 0.4924947, 0.5035801], 541.250582, 19.063244, 939.827966),
     "UnetGenerator": ("2a6fd634bda4b196", [0.1099348, 0.4594312, 0.9596616], 4621.604393, 79.830359, 378.571505),
     "ResnetGenerator": ("e654460c9c196f81", [0.2522365, 0.8216585, 0.9328396], 806.332531, -33.652969, 335.521773),
     "PatchDiscriminator": ("896991f3d8a57e81", [0.0010902, 0.0052686, 0.319289], 926.174939, -0.265412, 1.809855),
