@@ -13,8 +13,11 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from lit_translate.choices import resolve_choice
+from lit_translate.nets.attention import SelfAttention
 
 NormFactory = Callable[[int], nn.Module]
 Norm = Literal["batch", "instance", "none"]
@@ -92,6 +95,38 @@ def conv_bias_for_norm(norm: Norm) -> bool:
     return resolve_choice("norm", norm, _CONV_BIAS)
 
 
+_SPECTRAL_LAYERS = (
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    nn.Linear,
+)
+
+
+def spectral_normalize(module: nn.Module) -> nn.Module:
+    """Spectrally normalise every convolution, transposed convolution and linear layer of ``module`` in place.
+
+    The one mechanism behind the ``spectral_norm`` option of the nets (Miyato et al. 2018):
+    ``torch.nn.utils.parametrizations.spectral_norm`` with one power iteration per training forward. Its ``u`` and
+    ``v`` vectors are buffers, so they are in ``state_dict`` (checkpoints, exact resume) and not trainable. Layers
+    already spectrally normalised are left as they are. Call it after the weights are initialised: it reads the
+    initial weight and draws ``u`` and ``v`` from the global RNG (layers in ``module.modules()`` order).
+
+    Args:
+        module: The network.
+
+    Returns:
+        ``module``, for chaining.
+    """
+    for layer in list(module.modules()):
+        if isinstance(layer, _SPECTRAL_LAYERS) and not parametrize.is_parametrized(layer, "weight"):
+            _spectral_norm(layer)
+    return module
+
+
 class ResnetBlock(nn.Module):
     """Residual block ``x + conv_block(x)`` with two 3x3 convolutions.
 
@@ -153,6 +188,8 @@ class UnetSkipConnectionBlock(nn.Module):
         innermost: This is the innermost block (no submodule). Default ``False``.
         norm: Normalisation, ``"batch"``, ``"instance"`` or ``"none"``. Default ``"batch"``.
         use_dropout: Append ``Dropout(0.5)`` (intermediate blocks only). Default ``False``.
+        attention: Append a ``SelfAttention`` over the up-sampled ``outer_nc`` channels (after the norm and
+            dropout; not in the outermost block). Default ``False``.
 
     Shape:
         Input ``(N, input_nc, H, W)`` with ``H`` and ``W`` even; output ``(N, outer_nc, H, W)`` for the
@@ -169,6 +206,7 @@ class UnetSkipConnectionBlock(nn.Module):
         innermost: bool = False,
         norm: Norm = "batch",
         use_dropout: bool = False,
+        attention: bool = False,
     ) -> None:
         super().__init__()
         if (outermost and innermost) or (submodule is None) != innermost:
@@ -196,6 +234,8 @@ class UnetSkipConnectionBlock(nn.Module):
             upconv = nn.ConvTranspose2d(up_in, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias)
             layers = [downrelu, downconv, norm_layer(inner_nc), submodule, nn.ReLU(), upconv]
             layers += [norm_layer(outer_nc)] + ([nn.Dropout(0.5)] if use_dropout else [])
+        if attention and not outermost:
+            layers.append(SelfAttention(outer_nc))
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -19,7 +19,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lit_translate.nets.blocks import Norm, PaddingType, ResnetBlock, conv_bias_for_norm, get_norm_layer
+from lit_translate.nets.blocks import (
+    Norm,
+    PaddingType,
+    ResnetBlock,
+    conv_bias_for_norm,
+    get_norm_layer,
+    spectral_normalize,
+)
 from lit_translate.nets.generators import ResnetGenerator
 from lit_translate.nets.init import InitType, init_weights
 from lit_translate.nets.multiscale import downsample
@@ -42,6 +49,8 @@ class GlobalGenerator(ResnetGenerator):
         padding_type: Padding inside the residual blocks. Default ``"reflect"``.
         init_type: See :func:`~lit_translate.nets.init.init_weights`. Default ``"normal"``.
         init_gain: Default ``0.02``.
+        spectral_norm: Spectral norm on every convolution (``spectral_normalize``, after the init). Default
+            ``False``.
 
     Shape:
         Input ``(N, in_channels, H, W)`` with ``H``, ``W`` multiples of ``2 ** n_downsampling``; output
@@ -59,6 +68,7 @@ class GlobalGenerator(ResnetGenerator):
         padding_type: PaddingType = "reflect",
         init_type: InitType = "normal",
         init_gain: float = 0.02,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__(
             in_channels,
@@ -70,6 +80,7 @@ class GlobalGenerator(ResnetGenerator):
             init_type=init_type,
             init_gain=init_gain,
             n_downsampling=n_downsampling,
+            spectral_norm=spectral_norm,
         )
 
 
@@ -94,6 +105,8 @@ class LocalEnhancer(nn.Module):
         padding_type: Default ``"reflect"``.
         init_type: Default ``"normal"``.
         init_gain: Default ``0.02``.
+        spectral_norm: Spectral norm on every convolution (``spectral_normalize``, after the init). Default
+            ``False``.
 
     Attributes:
         size_divisor: ``2 ** (n_downsample_global + n_local_enhancers)``.
@@ -116,6 +129,7 @@ class LocalEnhancer(nn.Module):
         padding_type: PaddingType = "reflect",
         init_type: InitType = "normal",
         init_gain: float = 0.02,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         if n_local_enhancers < 1:
@@ -139,6 +153,8 @@ class LocalEnhancer(nn.Module):
             setattr(self, f"model{n}_1", nn.Sequential(*down))
             setattr(self, f"model{n}_2", nn.Sequential(*up))
         init_weights(self, init_type, init_gain)
+        if spectral_norm:
+            spectral_normalize(self)
 
     def forward(self, x: Tensor) -> Tensor:
         """Synthesise at full resolution.

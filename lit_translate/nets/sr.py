@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lit_translate.choices import resolve_choice
+from lit_translate.nets.blocks import spectral_normalize
 
 
 def _to_unit(x: Tensor) -> Tensor:
@@ -100,6 +101,8 @@ class MSRResNet(nn.Module):
         num_feat: Feature channels. Default ``64``.
         num_block: Residual blocks. Default ``16``.
         scale: Upsampling factor, 2, 3 or 4. Default ``4``.
+        spectral_norm: Spectral norm on every convolution and linear layer (``spectral_normalize``, after the
+            init). Default ``False``.
 
     Shape:
         Input LR ``(N, in_channels, H, W)`` in [-1, 1]; output SR ``(N, out_channels, scale * H, scale * W)`` in
@@ -107,7 +110,13 @@ class MSRResNet(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int = 3, out_channels: int = 3, num_feat: int = 64, num_block: int = 16, scale: int = 4
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        num_feat: int = 64,
+        num_block: int = 16,
+        scale: int = 4,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         _check_scale("MSRResNet", scale, (2, 3, 4))
@@ -129,6 +138,8 @@ class MSRResNet(nn.Module):
         default_init_weights([self.conv_first, self.upconv1, self.conv_hr, self.conv_last], 0.1)
         if self.upconv2 is not None:
             default_init_weights(self.upconv2, 0.1)
+        if spectral_norm:
+            spectral_normalize(self)
 
     def forward(self, x: Tensor) -> Tensor:
         """Upsample ``x`` (``(N, C, H, W)`` in [-1, 1]) to ``(N, C, scale * H, scale * W)`` in [-1, 1]."""
@@ -201,6 +212,8 @@ class RRDBNet(nn.Module):
         num_feat: Feature channels. Default ``64``.
         num_block: RRDB blocks. Default ``23``.
         num_grow_ch: Growth channels. Default ``32``.
+        spectral_norm: Spectral norm on every convolution and linear layer (``spectral_normalize``, after the
+            init). Default ``False``.
 
     Shape:
         Input ``(N, in_channels, H, W)`` in [-1, 1]; output ``(N, out_channels, scale * H, scale * W)`` in [-1, 1].
@@ -214,6 +227,7 @@ class RRDBNet(nn.Module):
         num_feat: int = 64,
         num_block: int = 23,
         num_grow_ch: int = 32,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         _check_scale("RRDBNet", scale, (1, 2, 4))
@@ -226,6 +240,8 @@ class RRDBNet(nn.Module):
         self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(num_feat, out_channels, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+        if spectral_norm:
+            spectral_normalize(self)
 
     def forward(self, x: Tensor) -> Tensor:
         """Upsample ``x`` (``(N, C, H, W)`` in [-1, 1], H and W multiples of ``size_divisor``) by ``scale``."""
@@ -280,6 +296,8 @@ class SRResNet(nn.Module):
         scale: 2, 4 or 8 (x2 stages). Default ``4``.
         final_activation: ``"none"`` (Fig. 4 shows none) or ``"tanh"`` (common in ports; bounds the output to
             [-1, 1]). Default ``"none"``.
+        spectral_norm: Spectral norm on every convolution and linear layer (``spectral_normalize``, after the
+            init). Default ``False``.
 
     Shape:
         Input LR ``(N, in_channels, H, W)`` in [-1, 1] (mapped to the paper's [0, 1] inside); output
@@ -294,6 +312,7 @@ class SRResNet(nn.Module):
         num_block: int = 16,
         scale: int = 4,
         final_activation: Literal["none", "tanh"] = "none",
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         _check_scale("SRResNet", scale, (2, 4, 8))
@@ -307,6 +326,8 @@ class SRResNet(nn.Module):
             stages += [nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1), nn.PixelShuffle(2), nn.PReLU(num_feat)]
         self.upsample = nn.Sequential(*stages)
         self.tail = nn.Sequential(nn.Conv2d(num_feat, out_channels, 9, 1, 4), final())
+        if spectral_norm:
+            spectral_normalize(self)
 
     def forward(self, x: Tensor) -> Tensor:
         """Upsample ``x`` (``(N, C, H, W)`` in [-1, 1]) to ``(N, C_out, scale * H, scale * W)`` in [-1, 1]."""
@@ -328,12 +349,16 @@ class VGGStyleDiscriminator(nn.Module):
         num_feat: Base channels. Default ``64``.
         input_size: Spatial size of the HR patches, 128 or 256; must equal the training ``gt_size``. Default
             ``128``.
+        spectral_norm: Spectral norm on every convolution and linear layer (``spectral_normalize``, after the
+            init). Default ``False``.
 
     Shape:
         Input ``(N, in_channels, input_size, input_size)`` in [-1, 1]; output logits ``(N, 1)`` (no sigmoid).
     """
 
-    def __init__(self, in_channels: int = 3, num_feat: int = 64, input_size: int = 128) -> None:
+    def __init__(
+        self, in_channels: int = 3, num_feat: int = 64, input_size: int = 128, spectral_norm: bool = False
+    ) -> None:
         super().__init__()
         if input_size not in (128, 256):
             raise ValueError(
@@ -355,6 +380,8 @@ class VGGStyleDiscriminator(nn.Module):
         self.linear1 = nn.Linear(num_feat * 8 * 4 * 4, 100)
         self.linear2 = nn.Linear(100, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+        if spectral_norm:
+            spectral_normalize(self)
 
     def forward(self, x: Tensor) -> Tensor:
         """Return real/fake logits ``(N, 1)`` for HR patches ``(N, C, input_size, input_size)`` in [-1, 1]."""

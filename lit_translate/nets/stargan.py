@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from lit_translate.nets.blocks import spectral_normalize
+
 STARGAN_G_PARAMS = 8_430_528
 """Parameters of ``StarGANGenerator(c_dim=5)`` (the reference's CelebA G)."""
 STARGAN_D_PARAMS = 44_762_048
@@ -82,6 +84,8 @@ class StarGANGenerator(nn.Module):
             Default ``5``.
         conv_dim: Channels of the first conv. Default ``64``.
         repeat_num: Residual blocks. Default ``6``.
+        spectral_norm: Spectral norm on every convolution and linear layer (``spectral_normalize``, after the
+            init). Default ``False``.
 
     Attributes:
         size_divisor: ``4``; input height and width must be multiples of it.
@@ -95,7 +99,7 @@ class StarGANGenerator(nn.Module):
         ValueError: A size argument is below 1.
     """
 
-    def __init__(self, c_dim: int = 5, conv_dim: int = 64, repeat_num: int = 6) -> None:
+    def __init__(self, c_dim: int = 5, conv_dim: int = 64, repeat_num: int = 6, spectral_norm: bool = False) -> None:
         super().__init__()
         _check_positive(c_dim=c_dim, conv_dim=conv_dim, repeat_num=repeat_num)
         self.c_dim, self.size_divisor, self.scale = c_dim, 4, 1
@@ -113,6 +117,8 @@ class StarGANGenerator(nn.Module):
             dim //= 2
         layers += [nn.Conv2d(dim, 3, kernel_size=7, stride=1, padding=3, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
+        if spectral_norm:
+            spectral_normalize(self)
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
         """Translate images ``x`` to the domain(s) given by the labels ``c``.
@@ -158,6 +164,8 @@ class StarGANDiscriminator(nn.Module):
             the mask vector is not classified). Default ``5``.
         conv_dim: Channels of the first conv. Default ``64``.
         repeat_num: Stride-2 convolutions. Default ``6``.
+        spectral_norm: Spectral norm on every convolution and linear layer (``spectral_normalize``, after the
+            init). Default ``False``.
 
     Shape:
         Input ``(N, 3, image_size, image_size)`` in ``[-1, 1]``; outputs ``src`` ``(N, 1, image_size /
@@ -168,7 +176,14 @@ class StarGANDiscriminator(nn.Module):
         ValueError: ``image_size`` is not a positive multiple of ``2**repeat_num``, or a size argument is below 1.
     """
 
-    def __init__(self, image_size: int = 128, c_dim: int = 5, conv_dim: int = 64, repeat_num: int = 6) -> None:
+    def __init__(
+        self,
+        image_size: int = 128,
+        c_dim: int = 5,
+        conv_dim: int = 64,
+        repeat_num: int = 6,
+        spectral_norm: bool = False,
+    ) -> None:
         super().__init__()
         _check_positive(image_size=image_size, c_dim=c_dim, conv_dim=conv_dim, repeat_num=repeat_num)
         divisor = 2**repeat_num
@@ -191,6 +206,8 @@ class StarGANDiscriminator(nn.Module):
         self.main = nn.Sequential(*layers)
         self.conv1 = nn.Conv2d(dim, 1, kernel_size=3, stride=1, padding=1, bias=False)
         self.conv2 = nn.Conv2d(dim, c_dim, kernel_size=image_size // divisor, bias=False)
+        if spectral_norm:
+            spectral_normalize(self)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Score images as real/fake and classify their domain.
