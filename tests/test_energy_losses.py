@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from lit_translate.losses_energy import (
+from lit_translate.losses.energy import (
     BEGANBalance,
     EnergyObjective,
     began_reconstruction_loss,

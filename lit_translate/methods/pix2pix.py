@@ -17,7 +17,7 @@ from typing_extensions import override
 
 from lit_translate.errors import InputError
 from lit_translate.losses import GANLoss, GanMode, gradient_penalty
-from lit_translate.losses_energy import AnyGanMode, EnergyMode, EnergyObjective
+from lit_translate.losses.energy import AnyGanMode, EnergyMode, EnergyObjective
 from lit_translate.methods.base import InferenceMode, NonFinitePolicy, Target, TranslationModule
 from lit_translate.nets.gan import AutoEncoderDiscriminator
 
@@ -36,7 +36,7 @@ class Pix2Pix(TranslationModule):
         lr_scheduler: per-epoch scheduler factory applied to both optimizers, e.g.
             ``lit_translate.schedulers.LinearDecayLR``. Default: None (constant learning rate).
         gan_mode: ``"vanilla"``, ``"lsgan"``, ``"wgangp"`` or ``"hinge"``; or an energy objective, ``"ebgan"`` or
-            ``"began"`` (``lit_translate.losses_energy.EnergyObjective``), with an auto-encoder discriminator
+            ``"began"`` (``lit_translate.losses.energy.EnergyObjective``), with an auto-encoder discriminator
             (``lit_translate.nets.gan.BEGANDiscriminator`` / ``EBGANDiscriminator`` with ``in_channels`` C_a + C_b):
             D's terms are then the paper's (no 0.5 factor), BEGAN's ``k`` is in the checkpoint and logged as
             ``train/d_k`` with ``train/d_convergence``. Default: ``"vanilla"``.

@@ -6,7 +6,7 @@ Plain ``nn.Module`` nets, as the rest of ``lit_translate.nets``.
 Every generator takes a latent batch ``z`` of shape ``(N, latent_dim)`` (or ``(N, latent_dim, 1, 1)``) and returns
 images in ``[-1, 1]``; ``latent_dim`` is an attribute. Every discriminator but the auto-encoders returns logits
 ``(N, 1)``; the auto-encoders return the reconstruction of their input (the energy is computed by
-``lit_translate.losses_energy``).
+``lit_translate.losses.energy``).
 """
 
 from lit_translate.nets.gan.autoencoder import (

@@ -8,7 +8,7 @@ widths ``n, 2n, 3n, 4n`` (64 px), a linear embedding of size ``h``; its decoder 
 generator (linear from ``h`` to ``8 x 8 x n``, two 3x3 conv + ELU per scale, nearest-neighbour x2 between scales, a 3x3
 conv to the image). The paper's 64 px setting is ``h = n = 64``.
 
-The objectives (``lit_translate.losses_energy``) use ``encode`` (EBGAN's pulling-away term is on the embedding) and
+The objectives (``lit_translate.losses.energy``) use ``encode`` (EBGAN's pulling-away term is on the embedding) and
 ``decode``; ``forward`` is ``decode(encode(x))``, the reconstruction.
 """
 

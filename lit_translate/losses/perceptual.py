@@ -1,7 +1,7 @@
-"""Adversarial objectives (``GANLoss``), the WGAN-GP ``gradient_penalty``, and perceptual losses.
+"""Feature-space losses: perceptual losses, GAN feature matching, the VGG-19 loss.
 
-The perceptual losses are those of Johnson et al. 2016: ``gram_matrix``, ``feature_loss``, ``style_loss`` and
-``total_variation``.
+Johnson et al. 2016's ``gram_matrix``, ``feature_loss``, ``style_loss`` and ``total_variation``; the GAN feature
+matching and VGG-19 loss of pix2pixHD / SPADE.
 """
 
 from __future__ import annotations
@@ -11,147 +11,9 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from lit_translate.choices import resolve_choice
-
-_Objective = Callable[[Tensor, bool, bool], Tensor]
-
-
-def _vanilla(prediction: Tensor, target_is_real: bool, for_discriminator: bool) -> Tensor:
-    target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
-    return F.binary_cross_entropy_with_logits(prediction, target)
-
-
-def _lsgan(prediction: Tensor, target_is_real: bool, for_discriminator: bool) -> Tensor:
-    target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
-    return F.mse_loss(prediction, target)
-
-
-def _wgangp(prediction: Tensor, target_is_real: bool, for_discriminator: bool) -> Tensor:
-    return -prediction.mean() if target_is_real else prediction.mean()
-
-
-def _hinge(prediction: Tensor, target_is_real: bool, for_discriminator: bool) -> Tensor:
-    if not for_discriminator:
-        if not target_is_real:
-            raise ValueError("The hinge generator loss (for_discriminator=False) needs target_is_real=True.")
-        return -prediction.mean()
-    if target_is_real:
-        return F.relu(1.0 - prediction).mean()
-    return F.relu(1.0 + prediction).mean()
-
-
-GanMode = Literal["vanilla", "lsgan", "wgangp", "hinge"]
-"""The ``gan_mode`` choices of :class:`GANLoss` and of the methods (``--help`` lists them)."""
-
-_OBJECTIVES: dict[str, _Objective] = {
-    "vanilla": _vanilla,
-    "lsgan": _lsgan,
-    "wgangp": _wgangp,
-    "hinge": _hinge,
-}
-
-
-class GANLoss(nn.Module):
-    """Adversarial loss on discriminator logits, for either side of the game.
-
-    Modes:
-        ``"vanilla"``: binary cross-entropy with logits against 1 (real) or 0 (fake).
-        ``"lsgan"``: mean squared error against 1 (real) or 0 (fake).
-        ``"wgangp"``: Wasserstein critic, ``-mean(pred)`` for real and ``mean(pred)`` for fake.
-        ``"hinge"``: discriminator ``mean(relu(1 - pred))`` for real and ``mean(relu(1 + pred))`` for
-        fake; generator (``for_discriminator=False``) ``-mean(pred)``.
-
-    The generator's loss is the real-target loss on its fakes (``target_is_real=True``). The loss is
-    computed in float32 whatever the prediction's dtype, so it is stable under bf16/fp16 autocast.
-
-    Args:
-        gan_mode: ``"vanilla"``, ``"lsgan"``, ``"wgangp"`` or ``"hinge"``.
-
-    Raises:
-        ValueError: If ``gan_mode`` is unknown.
-    """
-
-    def __init__(self, gan_mode: GanMode) -> None:
-        super().__init__()
-        self._objective = resolve_choice("gan_mode", gan_mode, _OBJECTIVES)
-        self.gan_mode = gan_mode
-
-    def forward(
-        self, prediction: Tensor | list[Tensor], target_is_real: bool, for_discriminator: bool = True
-    ) -> Tensor:
-        """Compute the loss of discriminator logits against a real or fake target.
-
-        Args:
-            prediction: Logits of any shape, e.g. a PatchGAN map ``(N, 1, h, w)``, or a list of them
-                (one per scale of a multi-scale discriminator; the per-scale losses are averaged).
-            target_is_real: Whether the target is "real" (generator updates always use ``True``).
-            for_discriminator: Whether this is the discriminator's loss; only ``"hinge"`` uses it.
-                Default ``True``.
-
-        Returns:
-            A float32 scalar.
-
-        Raises:
-            ValueError: If ``prediction`` is an empty list, or for the hinge generator loss with
-                ``target_is_real=False``.
-        """
-        if isinstance(prediction, Tensor):
-            return self._objective(prediction.float(), target_is_real, for_discriminator)
-        if len(prediction) == 0:
-            raise ValueError("GANLoss got an empty list of predictions.")
-        losses = [self._objective(p.float(), target_is_real, for_discriminator) for p in prediction]
-        return torch.stack(losses).mean()
-
-    def extra_repr(self) -> str:
-        """Show the mode in ``repr``."""
-        return f"gan_mode={self.gan_mode!r}"
-
-
-def gradient_penalty(
-    discriminator: Callable[[Tensor], Tensor],
-    real: Tensor,
-    fake: Tensor,
-    generator: torch.Generator | None = None,
-    target_norm: float = 1.0,
-) -> Tensor:
-    """WGAN-GP gradient penalty (Gulrajani et al. 2017), to be multiplied by ``lambda_gp`` by the caller.
-
-    Draws one ``alpha ~ U(0, 1)`` per sample, builds ``x = alpha * real + (1 - alpha) * fake`` (both
-    detached, in float32, with autocast disabled so that the double backward runs in full precision),
-    and returns ``mean((||dD(x)/dx||_2 - target_norm) ** 2)`` with the norm taken per sample over all
-    non-batch dimensions. The gradient is computed with ``create_graph=True``, so the penalty can be
-    backpropagated to the discriminator's parameters.
-
-    Args:
-        discriminator: Maps a batch ``(N, ...)`` shaped like ``real`` to scores of any shape whose first
-            dimension is ``N`` (each score depending on its own sample only).
-        real: Real inputs of the discriminator ``(N, C, H, W)`` (any shape ``(N, ...)``).
-        fake: Generated inputs, same shape as ``real``.
-        generator: Random generator for ``alpha``, on ``real``'s device; ``None`` uses the global RNG.
-            Default ``None``.
-        target_norm: The gradient norm the penalty pulls towards. Default ``1.0``.
-
-    Returns:
-        A float32 scalar ``>= 0``.
-
-    Raises:
-        ValueError: If ``real`` and ``fake`` shapes differ.
-    """
-    if real.shape != fake.shape:
-        shapes = f"{tuple(real.shape)} and {tuple(fake.shape)}"
-        raise ValueError(f"gradient_penalty needs real and fake of the same shape; got {shapes}.")
-    alpha_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    with torch.enable_grad(), torch.autocast(device_type=real.device.type, enabled=False):
-        alpha = torch.rand(alpha_shape, generator=generator, device=real.device, dtype=torch.float32)
-        mixed = alpha * real.detach().float() + (1.0 - alpha) * fake.detach().float()
-        mixed.requires_grad_(True)
-        scores = discriminator(mixed).float()
-        (grads,) = torch.autograd.grad(outputs=scores.sum(), inputs=mixed, create_graph=True)
-        norms = torch.linalg.vector_norm(grads.flatten(start_dim=1), ord=2, dim=1)
-        return ((norms - target_norm) ** 2).mean()
-
 
 # ------------------------------------------------------------------------------------------- perceptual losses
 # Johnson, Alahi & Fei-Fei 2016, "Perceptual Losses for Real-Time Style Transfer and Super-Resolution", Sec. 3.
@@ -160,7 +22,8 @@ def gradient_penalty(
 _CRITERIA: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"mse": F.mse_loss, "l1": F.l1_loss}
 
 
-def _full_precision(x: Tensor) -> Tensor:
+def full_precision(x: Tensor) -> Tensor:
+    """Return ``x`` in float32, or float64 if it is float64 (loss arithmetic never runs in bf16/fp16)."""
     return x if x.dtype == torch.float64 else x.float()
 
 
@@ -175,7 +38,7 @@ def gram_matrix(features: Tensor) -> Tensor:
     """
     n, c, h, w = features.shape
     with torch.autocast(device_type=features.device.type, enabled=False):
-        flat = _full_precision(features).reshape(n, c, h * w)
+        flat = full_precision(features).reshape(n, c, h * w)
         return flat @ flat.transpose(1, 2) / (c * h * w)
 
 
@@ -201,7 +64,7 @@ def feature_loss(a: Tensor, b: Tensor, criterion: Literal["mse", "l1"] = "mse") 
     if a.shape != b.shape:
         raise ValueError(f"feature_loss needs features of one shape; got {tuple(a.shape)} and {tuple(b.shape)}")
     with torch.autocast(device_type=a.device.type, enabled=False):
-        return loss(_full_precision(a), _full_precision(b))
+        return loss(full_precision(a), full_precision(b))
 
 
 def style_loss(
@@ -240,7 +103,7 @@ def style_loss(
         if target.shape[-2:] != gram.shape[-2:] or not batch_fits:
             raise ValueError(f"style_loss: target Gram {name} {tuple(target.shape)} does not fit {tuple(gram.shape)}")
         with torch.autocast(device_type=gram.device.type, enabled=False):
-            term = F.mse_loss(gram, _full_precision(target).expand_as(gram))
+            term = F.mse_loss(gram, full_precision(target).expand_as(gram))
         term = term * (1.0 if layer_weights is None else layer_weights[name])
         total = term if total is None else total + term
     if total is None:
@@ -270,7 +133,7 @@ def total_variation(x: Tensor, criterion: Literal["mse", "l1"] = "mse") -> Tenso
     """
     loss = resolve_choice("criterion", criterion, _CRITERIA)
     with torch.autocast(device_type=x.device.type, enabled=False):
-        x = _full_precision(x)
+        x = full_precision(x)
         vertical, horizontal = x[:, :, 1:, :], x[:, :, :, 1:]
         return loss(vertical, x[:, :, :-1, :]) + loss(horizontal, x[:, :, :, :-1])
 
@@ -285,26 +148,6 @@ FeatureMatching = Literal["spade", "pix2pixhd"]
 VGG_LOSS_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 """VGG-19 taps of the references' ``VGGLoss``; :data:`VGG_LOSS_WEIGHTS` are their weights, in order."""
 VGG_LOSS_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
-
-
-def multiscale_gan_loss(
-    criterion: GANLoss,
-    outputs: list[list[Tensor]],
-    target_is_real: bool,
-    for_discriminator: bool = True,
-    over_scales: Literal["mean", "sum"] = "mean",
-) -> Tensor:
-    """Apply ``criterion`` (a :class:`GANLoss`) to the logits (last tensor) of every scale of ``outputs``.
-
-    ``over_scales``: ``"mean"`` averages the per-scale losses (SPADE, hinge), ``"sum"`` adds them (pix2pixHD,
-    lsgan). ``target_is_real`` and ``for_discriminator`` are :class:`GANLoss`'s. Returns a float32 scalar; raises
-    ValueError for no scale, an empty scale or an unknown ``over_scales``.
-    """
-    summed = resolve_choice("over_scales", over_scales, {"mean": False, "sum": True})
-    if not outputs or any(len(scale) == 0 for scale in outputs):
-        raise ValueError("multiscale_gan_loss needs at least one scale, each with its logits last")
-    loss = criterion([scale[-1] for scale in outputs], target_is_real, for_discriminator)
-    return loss * len(outputs) if summed else loss
 
 
 def feature_matching_loss(
@@ -384,14 +227,3 @@ def reference_vgg_input(images: Tensor) -> Tensor:
 
     mean, std = images.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1), images.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return 2.0 * (images * std + mean) - 1.0
-
-
-def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
-    """Return SPADE's ``KLDLoss``: ``-0.5 * sum(1 + logvar - mu^2 - exp(logvar))``, summed over batch and latent.
-
-    The KL divergence of ``N(mu, exp(logvar))`` from ``N(0, I)``, summed as the reference (not averaged): a
-    float32 scalar ``>= 0``; multiply by ``lambda_kld`` (0.05). ``mu`` and ``logvar`` are ``(N, z_dim)``.
-    """
-    with torch.autocast(device_type=mu.device.type, enabled=False):
-        mu, logvar = _full_precision(mu), _full_precision(logvar)
-        return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
