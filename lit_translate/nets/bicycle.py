@@ -10,7 +10,8 @@ Reuse: ``where_add="input"`` is the pix2pix :class:`~lit_translate.nets.generato
 the tiled code; each scale of the discriminator is a :class:`~lit_translate.nets.discriminators.PatchDiscriminator`
 on the pyramid of :func:`~lit_translate.nets.multiscale.downsample`. New here: the U-Net level that adds the code
 at its input (:class:`UnetBlockWithZ`, the reference's ``UnetBlock_with_z``: skip after the upsampled features, as
-the reference, so its weights load unchanged) and the encoder.
+the reference; its ``submodule`` is ``inner`` here, so a reference state dict loads after renaming that key part)
+and the encoder.
 """
 
 from __future__ import annotations
@@ -77,14 +78,14 @@ class UnetBlockWithZ(nn.Module):
             up = [nn.ReLU(True), upconv, norm_layer(outer_nc)]
             up += [nn.Dropout(0.5)] if use_dropout and not self.innermost else []
         self.down = nn.Sequential(*down)
-        self.submodule = submodule
+        self.inner = submodule
         self.up = nn.Sequential(*up)
 
     def forward(self, x: Tensor, z: Tensor) -> Tensor:
         """Apply the level to ``x`` ``(N, input_nc, H, W)`` with the code ``z`` ``(N, nz)``."""
         inner = self.down(tile_code(x, z) if self.nz else x)
-        if self.submodule is not None:
-            inner = self.submodule(inner, z)
+        if self.inner is not None:
+            inner = self.inner(inner, z)
         out = self.up(inner)
         return out if self.outermost else torch.cat([out, x], dim=1)
 
