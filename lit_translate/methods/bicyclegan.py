@@ -163,13 +163,19 @@ class BicycleGAN(TranslationModule):
                 f"BicycleGAN splits each training batch in half (cVAE-GAN and cLR-GAN): --data.batch_size must be "
                 f"even and >= 2 (the reference: 2); got {batch_size}"
             )
-        if stage in ("fit", "validate", "test") and self.lpips_diversity_pairs > 0 and not self._lpips:
+        if self.builds_diversity(stage) and not self._lpips:
             self._lpips["net"] = build_diversity_lpips(self.lpips_net, self.lpips_backbone_weights)
         super().setup(stage)
 
+    def builds_diversity(self, stage: str) -> bool:
+        """Tell whether ``stage`` scores ``val/lpips_diversity`` (not in predict, nor in a fit without validation)."""
+        trainer = self._trainer
+        no_validation = stage == "fit" and trainer is not None and trainer.limit_val_batches == 0
+        return self.lpips_diversity_pairs > 0 and stage in ("fit", "validate", "test") and not no_validation
+
     @override
     def pretrained_needs(self, stage: str) -> list[Need]:
-        if stage == "predict" or self.lpips_diversity_pairs <= 0:
+        if not self.builds_diversity(stage):
             return []
         return diversity_needs(self.lpips_net, self.lpips_backbone_weights, LPIPS_KEY)
 
