@@ -189,3 +189,18 @@ def test_odd_batch_sizes_are_one_error_before_step_zero(tmp_path, capsys, batch_
         main(["fit", "-c", str(DEMO), *tiny_args(tmp_path / "run"), "--data.batch_size", batch_size])
     err = capsys.readouterr().err
     assert "error:" in err and "--data.batch_size must be even" in err and "step 0" not in err
+
+
+def test_lpips_diversity_is_zero_for_a_deterministic_translator_and_positive_across_codes():
+    from lit_translate.evaluation.diversity import build_diversity_lpips, lpips_diversity
+
+    with pytest.warns(UserWarning, match="stand-in"):
+        lpips = build_diversity_lpips("alex", "random")
+    m = model().eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        same = lpips_diversity(lambda seed: m.translate(x), lpips, 2)  # one output per input, as Pix2Pix in eval mode
+        diverse = lpips_diversity(lambda seed: m.translate(x, z=seed), lpips, 2)
+    assert float(same) == 0.0 and float(diverse) > 0.0
+    with pytest.raises(InputError, match="alex only"):
+        build_diversity_lpips("vgg", "random")
