@@ -204,3 +204,14 @@ def test_lpips_diversity_is_zero_for_a_deterministic_translator_and_positive_acr
     assert float(same) == 0.0 and float(diverse) > 0.0
     with pytest.raises(InputError, match="alex only"):
         build_diversity_lpips("vgg", "random")
+
+
+def test_tiled_inference_gives_every_tile_the_same_code():
+    m = model().eval()
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    whole = m.translate_any_size(x, z=3)
+    tiled = m.translate_any_size(x, tile=32, overlap=0, z=3)
+    assert whole.shape == tiled.shape == (1, 3, 64, 64)
+    code = m.resolve_latent(3, 1, torch.device("cpu"), torch.float32)
+    assert torch.equal(tiled[..., :32, :32], m.translate(x[..., :32, :32], z=code))
+    assert torch.equal(tiled[..., 32:, 32:], m.translate(x[..., 32:, 32:], z=code))
