@@ -66,6 +66,9 @@ class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
 
     paired: ClassVar[bool] = True
     directions: ClassVar[tuple[str, ...]] = ("AtoB",)
+    latent_dim: int | None = None
+    """The size of the method's latent code: None for a deterministic method (the default); a multimodal method
+    sets an int (an attribute in ``__init__`` or a property, e.g. BicycleGAN's: its generator's ``latent_dim``)."""
     grid_codes: int = 3
     """How many codes (seeds 0..K-1) a multimodal method's sample grid shows (:meth:`latent_columns`)."""
     metric_tags: ClassVar[dict[str, str]] = {}
@@ -109,11 +112,6 @@ class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
         return net(x)
 
     # -------------------------------------------------------------------------------------------- latent codes
-    @property
-    def latent_dim(self) -> int | None:
-        """Return the size of the method's latent code: None for a deterministic method (the default)."""
-        return None
-
     def encode_latent(self, images: Tensor) -> Tensor:
         """Return the codes ``(N, latent_dim)`` of reference (style) images: the encoder's mean, no sampling.
 

@@ -123,8 +123,8 @@ class BicycleGAN(TranslationModule):
 
     # ------------------------------------------------------------------------------------------ latent codes
     @property
-    @override
-    def latent_dim(self) -> int:
+    def latent_dim(self) -> int:  # type: ignore[override]
+        """Return the generator's code size (nz)."""
         return int(self.generator.latent_dim)
 
     @property
