@@ -47,6 +47,7 @@ PAPER = {
     "srresnet": "div2k_x4",
     "srgan": "div2k_x4",
     "stargan": "celeba",
+    "bicyclegan": "edges2shoes",
 }
 """Each method's paper recipe (``configs/<method>/<name>.yaml``)."""
 MODES = {

@@ -80,10 +80,16 @@ class SampleGrid(Callback):
         num_samples: how many validation samples (the first ones of the validation split). Default: 8.
         every_n_epochs: write a grid every this many validation runs. Default: 1.
         dirpath: output folder; None = ``<run dir>/samples`` (set by the CLI). Default: None.
+        num_codes: a multimodal method (``latent_dim``) shows input | ``num_codes`` samples | target, sample ``k``
+            with the code of seed ``k`` (the same codes at every validation); None keeps the method's
+            ``grid_codes`` (3). Default: None.
     """
 
-    def __init__(self, num_samples: int = 8, every_n_epochs: int = 1, dirpath: str | None = None) -> None:
+    def __init__(
+        self, num_samples: int = 8, every_n_epochs: int = 1, dirpath: str | None = None, num_codes: int | None = None
+    ) -> None:
         self.num_samples = num_samples
+        self.num_codes = num_codes
         self.every_n_epochs = every_n_epochs
         self.dirpath = dirpath
         self.last_path: Path | None = None
@@ -103,6 +109,8 @@ class SampleGrid(Callback):
         self._runs += 1
         if (self._runs - 1) % self.every_n_epochs:
             return
+        if self.num_codes is not None and getattr(pl_module, "latent_dim", None) is not None:
+            pl_module.grid_codes = self.num_codes
         grid, caption = render_visuals(pl_module, self.fixed_batch(trainer))  # all ranks (see render_visuals)
         if trainer.is_global_zero:
             self.write(trainer, grid, caption)

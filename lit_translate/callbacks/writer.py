@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ from PIL import Image
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
-from lit_translate.data.io import save_image
+from lit_translate.data.io import find_images, load_image, save_image
+from lit_translate.data.transforms import to_tensor
 from lit_translate.errors import InputError
 from lit_translate.methods.base import INFERENCE_MODES
 
@@ -57,6 +59,13 @@ class TranslationWriter(BasePredictionWriter):
         tile_overlap: input pixels shared by neighbouring tiles. Default: 32.
         resize_to_input: save each output at its input file's size times the method's ``output_scale`` (after a
             centre crop, ``crop_size``, the crop is stretched over the whole frame). Default: False.
+        num_samples: a multimodal method (``latent_dim``) writes this many samples per input,
+            ``<name>_s0.png ... <name>_s{K-1}.png``, sample ``k`` drawn with seed ``seed + k`` (the same seed gives
+            the same files). Default: None (one output, the seed-0 code).
+        seed: the first sample's seed. Default: 0.
+        style_image: a multimodal method with an encoder translates each input with the code of this image (the
+            encoder's mean), or, for a folder, of the image with the input's relative path (any suffix), else its
+            stem. Default: None.
     """
 
     def __init__(
@@ -69,6 +78,9 @@ class TranslationWriter(BasePredictionWriter):
         tile: int | None = None,
         tile_overlap: int = 32,
         resize_to_input: bool = False,
+        num_samples: int | None = None,
+        seed: int = 0,
+        style_image: str | None = None,
     ) -> None:
         super().__init__(write_interval="batch")
         self.output_dir = output_dir
@@ -78,6 +90,7 @@ class TranslationWriter(BasePredictionWriter):
         self.inference_mode = inference_mode
         self.tile, self.tile_overlap = tile, tile_overlap
         self.resize_to_input = resize_to_input
+        self.num_samples, self.seed, self.style_image = num_samples, seed, style_image
         self.written = 0
         self._outputs: dict[str, Path] = {}
 
@@ -95,6 +108,7 @@ class TranslationWriter(BasePredictionWriter):
         if self.inference_mode is not None:
             _check_choice("--predict_writer.inference_mode", self.inference_mode, INFERENCE_MODES)
             pl_module.inference_mode = self.inference_mode
+        pl_module.predict_latents = self._latents(trainer, pl_module)
         self._outputs = self._plan(trainer, targets)
         Path(self.output_dir).mkdir(parents=True, exist_ok=True)
         trainer.strategy.barrier("predict_writer")  # every rank checked before any rank writes
@@ -120,10 +134,11 @@ class TranslationWriter(BasePredictionWriter):
                 f"{len(inside)} input image(s) lie inside --predict_writer.output_dir {out} (earlier outputs would be "
                 f"translated again): {_listed(inside)}; choose an output folder outside --data.predict_dir"
             )
-        existing = [str(f / rel) for f in folders for rel in by_output if (f / rel).exists()]
+        names = [self.sample_name(rel, k) for rel in by_output for k in range(self.num_samples or 1)]
+        existing = [str(f / rel) for f in folders for rel in names if (f / rel).exists()]
         if existing and not self.overwrite:
             raise OutputsExistError(
-                f"{len(existing)} of the {len(by_output) * len(folders)} outputs already exist (an earlier run?): "
+                f"{len(existing)} of the {len(names) * len(folders)} outputs already exist (an earlier run?): "
                 f"{_listed(existing)}; pass --predict_writer.overwrite true or choose another "
                 "--predict_writer.output_dir"
             )
@@ -145,15 +160,64 @@ class TranslationWriter(BasePredictionWriter):
         for target, images in prediction["images"].items():
             folder = Path(self.output_dir) / target if several else Path(self.output_dir)
             scale = pl_module.output_scale(target) if self.resize_to_input else 1
-            for image, source in zip(images, prediction["paths"]):
-                image = _resized_to_input(image, source, scale) if self.resize_to_input else image
-                save_image(image, folder / self._outputs.get(source, Path(f"{Path(source).stem}.png")))
-                self.written += 1
+            for outputs, source in zip(images, prediction["paths"]):
+                name = self._outputs.get(source, Path(f"{Path(source).stem}.png"))
+                for k, image in enumerate(outputs if prediction.get("samples") else [outputs]):
+                    image = _resized_to_input(image, source, scale) if self.resize_to_input else image
+                    save_image(image, folder / self.sample_name(name, k))
+                    self.written += 1
 
     @override
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         targets = ", ".join(getattr(pl_module, "predict_targets", ()))
         rank_zero_info(f"Wrote {self.written} translated images ({targets}) to {self.output_dir}")
+
+    def sample_name(self, name: Path, k: int) -> Path:
+        """Return the file of sample ``k`` of output ``name``: ``name_s<k>.png`` with ``num_samples``, else ``name``."""
+        return name.with_name(f"{name.stem}_s{k}{name.suffix}") if self.num_samples else name
+
+    def _latents(self, trainer: Trainer, pl_module: LightningModule) -> Callable[[str], list[Any]] | None:
+        """Return the latent codes of each input's outputs (``num_samples`` seeds or a style image), or None."""
+        if self.num_samples is None and self.style_image is None:
+            return None
+        name = type(pl_module).__name__
+        if getattr(pl_module, "latent_dim", None) is None:
+            raise InputError(
+                f"--predict_writer.num_samples and --predict_writer.style_image need a multimodal method (with a "
+                f"latent code); {name} is deterministic: leave both out"
+            )
+        if self.num_samples is not None and self.style_image is not None:
+            raise InputError("give --predict_writer.num_samples or --predict_writer.style_image, not both")
+        if self.num_samples is not None:
+            if self.num_samples < 1:
+                raise InputError(f"--predict_writer.num_samples must be >= 1; got {self.num_samples}")
+            seeds = [self.seed + k for k in range(self.num_samples)]
+            return lambda path: list(seeds)
+        return style_codes(Path(str(self.style_image)), _inputs(trainer), int(getattr(pl_module, "style_channels", 3)))
+
+
+def style_codes(style: Path, inputs: list[tuple[Path, Path]], channels: int) -> Callable[[str], list[Any]]:
+    """Return ``input path -> [style image tensor (1, C, H, W)]`` for ``--predict_writer.style_image``.
+
+    A file is every input's style; a folder gives each input the image at its relative path (any suffix), else
+    the image with its stem. Every input without one is named in one error, before any image is translated.
+    """
+    if not style.exists():
+        raise InputError(f"--predict_writer.style_image {style} does not exist; pass an image file or a folder")
+    if style.is_file():
+        image = to_tensor(load_image(style, channels))[None]
+        return lambda path: [image]
+    files = find_images(style, recursive=True)
+    by_rel = {f.relative_to(style).with_suffix(""): f for f in files}
+    by_stem = {f.stem: f for f in files}
+    matched = {str(p): by_rel.get(rel.with_suffix(""), by_stem.get(p.stem)) for p, rel in inputs}
+    missing = [path for path, found in matched.items() if found is None]
+    if missing:
+        raise InputError(
+            f"--predict_writer.style_image {style} has no image for {len(missing)} input(s) (matched by relative "
+            f"path or name): {_listed(missing)}; add them or pass one image file"
+        )
+    return lambda path: [to_tensor(load_image(matched[str(path)], channels))[None]]
 
 
 def _inputs(trainer: Trainer) -> list[tuple[Path, Path]]:

@@ -19,7 +19,7 @@ from lit_translate.data.io import SKIP_HINT, check_channels, convert_channels, f
 from lit_translate.data.layouts import LAYOUTS, aligned_ratio_note, find_pair_layout, match_pairs, split_aligned
 from lit_translate.data.sampling import SharedEpoch, sample_seed
 from lit_translate.data.scan import ImageHeader, ScanRequest
-from lit_translate.data.synthetic import SyntheticPairs
+from lit_translate.data.synthetic import SyntheticColours, SyntheticPairs
 from lit_translate.data.transforms import Pipeline, apply_transform, build_transform
 from lit_translate.errors import InputError
 
@@ -158,6 +158,13 @@ class PairedImageDataset(_PairedBase):
         return a, b, str(path_a), str(path_b)
 
 
+SYNTHETIC_SETS: dict[str, type[SyntheticPairs] | type[SyntheticColours]] = {
+    "labels": SyntheticPairs,
+    "colours": SyntheticColours,
+}
+"""The built-in paired tasks of ``PairedDataModule(synthetic=...)`` (used without ``root``)."""
+
+
 class SyntheticPairedDataset(_PairedBase):
     """The built-in ``SyntheticPairs`` task (label map -> photo) through the same paired code path.
 
@@ -173,7 +180,7 @@ class SyntheticPairedDataset(_PairedBase):
 
     def __init__(
         self,
-        synthetic: SyntheticPairs,
+        synthetic: SyntheticPairs | SyntheticColours,
         direction: str = "AtoB",
         transform: A.Compose | None = None,
         input_channels: int = 3,
@@ -209,6 +216,9 @@ class PairedDataModule(ResizeCropDataModule):
             Default ``"auto"``.
         direction: ``"AtoB"`` or ``"BtoA"`` (swaps so ``"A"`` is always the generator input).
             Default ``"AtoB"``.
+        synthetic: the built-in task without ``root``: ``"labels"`` (``SyntheticPairs``, label map -> photo) or
+            ``"colours"`` (``SyntheticColours``: outlines -> shapes in a random colour, multimodal). Default
+            ``"labels"``.
         **kwargs: The :class:`~lit_translate.data.base.ResizeCropDataModule` and
             :class:`~lit_translate.data.base.TranslationDataModule` arguments (root, sizes, batch sizes,
             splits, ...).
@@ -218,12 +228,14 @@ class PairedDataModule(ResizeCropDataModule):
         self,
         layout: Literal["auto", "aligned", "folders"] = "auto",
         direction: Literal["AtoB", "BtoA"] = "AtoB",
+        synthetic: Literal["labels", "colours"] = "labels",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.save_hyperparameters()
         self.layout = check_choice("layout", layout, LAYOUTS)
         self.direction = check_choice("direction", direction, DIRECTIONS)
+        self.synthetic = check_choice("synthetic", synthetic, tuple(SYNTHETIC_SETS))
 
     @override
     def build_dataset(self, role: str) -> Dataset:
@@ -231,7 +243,7 @@ class PairedDataModule(ResizeCropDataModule):
         options = {"direction": self.direction, **self.dataset_options(role, paired=True)}
         if self.root is None:
             size = self.synthetic_size if role == "train" else SYNTHETIC_EVAL_SIZE
-            return SyntheticPairedDataset(SyntheticPairs(size, split=role), **options)
+            return SyntheticPairedDataset(SYNTHETIC_SETS[self.synthetic](size, split=role), **options)
         split = self.split_name(role)
         return PairedImageDataset(self.root, split, self.layout, keep_broken_links=True, **options)
 

@@ -272,3 +272,48 @@ class SyntheticUnpaired(ProceduralSet):
         for shape in shapes:
             image[shape.mask(self.canvas)] = palette[shape.label - 1]
         return image
+
+
+SHAPE_HUES = np.array(
+    [[220, 50, 50], [240, 160, 30], [230, 220, 40], [60, 190, 70], [40, 170, 220], [70, 80, 230], [170, 70, 210]],
+    np.uint8,
+)
+"""The colours of ``SyntheticColours`` (one drawn per item, independent of the layout)."""
+
+
+class SyntheticColours(ProceduralSet):
+    """A truly multimodal "outline -> coloured shapes" task (BicycleGAN demo and tests).
+
+    Item ``i`` is ``(A, B)``: A the layout's outlines (dark 1-pixel outlines of 2-5 shapes on white, like an edge
+    map), B the same layout with every shape filled in one colour drawn from ``SHAPE_HUES`` independently of the
+    layout, on a light grey background, the same outlines. One A has ``len(SHAPE_HUES)`` equally likely targets:
+    a deterministic translator can only average them (a brownish grey), a multimodal one samples the colours.
+    Layout and colour are pure functions of ``(split, index)``; ``colour_of(i)`` tells the colour index.
+
+    Args:
+        size: Number of items, >= 1. Default 400.
+        split: Split name. Default ``"train"``.
+        seed: Dataset seed, >= 0. Default 0.
+        canvas: Square image size in pixels, >= 16. Default 64.
+    """
+
+    def __init__(self, size: int = 400, split: str = "train", seed: int = 0, canvas: int = 64) -> None:
+        super().__init__(size, split, seed, canvas)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return item ``index`` as uint8 ``(canvas, canvas, 3)`` arrays ``(outlines, coloured shapes)``."""
+        self.check_index(index)
+        shapes = random_layout(self.generator(3, index), self.canvas, 1)
+        outlines = np.full((self.canvas, self.canvas, 3), 255, np.uint8)
+        photo = np.full((self.canvas, self.canvas, 3), 200, np.uint8)
+        colour = SHAPE_HUES[self.colour_of(index)]
+        for shape in shapes:
+            mask = shape.mask(self.canvas)
+            edge = mask & ~_eroded(mask)
+            photo[mask] = colour
+            photo[edge] = outlines[edge] = (30, 30, 30)
+        return outlines, photo
+
+    def colour_of(self, index: int) -> int:
+        """Return the index in ``SHAPE_HUES`` of item ``index``'s colour (its own stream: not the layout's)."""
+        return int(self.generator(4, index).integers(len(SHAPE_HUES)))

@@ -104,8 +104,17 @@ def build_lpips_net(net: str = "alex", backbone_weights: str | None = None) -> n
             "be comparable with published ones",
             stacklevel=2,
         )
-    model = compat.lpips_network(net)  # linear layers loaded, backbone random
     state = torch.load(path, map_location="cpu", weights_only=True)
+    return lpips_from_state(net, state, path)
+
+
+def lpips_from_state(net: str, state: dict[str, Tensor], path: Path | str = "<state dict>") -> nn.Module:
+    """Build the LPIPS network ``net`` with the backbone of a torchvision ``state`` (``features.<i>.*`` keys).
+
+    :func:`build_lpips_net` reads ``state`` from the resolved file; a stand-in state
+    (``pretrained/standins.py:random_alexnet_features_state``) gives the offline LPIPS of demos and tests.
+    """
+    model = compat.lpips_network(net)  # linear layers loaded, backbone random
     mapped = {}
     for key in model.net.state_dict():
         match = _BACKBONE_KEY.match(key)

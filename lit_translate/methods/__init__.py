@@ -1,6 +1,7 @@
 """Translation methods: one LightningModule per file."""
 
 from lit_translate.methods.base import TranslationModule, inference_context, paper_adam
+from lit_translate.methods.bicyclegan import BicycleGAN
 from lit_translate.methods.cyclegan import CycleGAN
 from lit_translate.methods.perceptual_sr import PerceptualSR
 from lit_translate.methods.pix2pix import Pix2Pix
@@ -11,6 +12,7 @@ from lit_translate.methods.style_transfer import StyleTransfer
 
 __all__ = [
     "SRGAN",
+    "BicycleGAN",
     "CycleGAN",
     "PerceptualSR",
     "Pix2Pix",

@@ -13,7 +13,7 @@ steps.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -23,12 +23,13 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lit_translate.choices import check_choice
+from lit_translate.errors import InputError
 from lit_translate.methods.parts.averaging import WeightAveraging
 from lit_translate.methods.parts.guard import NONFINITE_POLICIES, NonFinitePolicy
 from lit_translate.methods.parts.inference import AnySizeInference
 from lit_translate.methods.parts.optimizers import paper_adam
 from lit_translate.methods.parts.plumbing import RNG_STATE_KEYS, TrainingPlumbing, inference_context
-from lit_translate.methods.types import INFERENCE_MODES, InferenceMode, Pairs, Target
+from lit_translate.methods.types import INFERENCE_MODES, InferenceMode, Latent, Pairs, Target
 from lit_translate.pretrained.check import Need, check_run
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "NONFINITE_POLICIES",
     "RNG_STATE_KEYS",
     "InferenceMode",
+    "Latent",
     "NonFinitePolicy",
     "Pairs",
     "Target",
@@ -64,6 +66,11 @@ class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
 
     paired: ClassVar[bool] = True
     directions: ClassVar[tuple[str, ...]] = ("AtoB",)
+    latent_dim: int | None = None
+    """The size of the method's latent code: None for a deterministic method (the default); a multimodal method
+    sets an int (an attribute in ``__init__`` or a property, e.g. BicycleGAN's: its generator's ``latent_dim``)."""
+    grid_codes: int = 3
+    """How many codes (seeds 0..K-1) a multimodal method's sample grid shows (:meth:`latent_columns`)."""
     metric_tags: ClassVar[dict[str, str]] = {}
     """Extra ``evaluation_pairs`` tags that are neither a direction nor a domain, and what each one scores (the
     SR methods' ``"bicubic"``: the bicubic upsampling baseline); reports describe ``<metric>_<tag>`` with it."""
@@ -97,8 +104,59 @@ class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
         raise NotImplementedError
 
     def generate(self, net: nn.Module, x: Tensor, target: Target) -> Tensor:
-        """Run ``net`` (from :meth:`generator_for`) on ``x``; label-conditioned methods add the target label."""
+        """Run ``net`` (from :meth:`generator_for`) on ``x``; label-conditioned methods add the target label.
+
+        A method with :attr:`latent_dim` overrides it as ``generate(net, x, target, z)``: the base passes the
+        resolved codes ``z`` ``(N, latent_dim)`` (:meth:`resolve_latent`) as the keyword ``z``.
+        """
         return net(x)
+
+    # -------------------------------------------------------------------------------------------- latent codes
+    def encode_latent(self, images: Tensor) -> Tensor:
+        """Return the codes ``(N, latent_dim)`` of reference (style) images: the encoder's mean, no sampling.
+
+        Raises:
+            InputError: The method has no encoder (the default).
+        """
+        raise InputError(f"{type(self).__name__} has no encoder: it cannot take a style image as its latent code")
+
+    def latent_columns(self, x: Tensor, target: Target = None) -> dict[str, Tensor]:
+        """Return the sample-grid columns of a multimodal method: ``{"sample_k": translate(x, z=k)}``.
+
+        ``k`` in ``0 .. grid_codes - 1`` (the seeds, so the codes are the same at every validation; the sample
+        grid's ``num_codes`` sets ``grid_codes``, default 3).
+        """
+        return {f"sample_{k}": self.translate(x, target, z=k) for k in range(self.grid_codes)}
+
+    def resolve_latent(self, z: Latent, batch_size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+        """Turn a latent-code argument of :meth:`translate` into a ``(batch_size, latent_dim)`` tensor.
+
+        Args:
+            z: None (the seed-0 draw), an int seed (``torch.Generator().manual_seed(z)``, N(0, I) drawn on the CPU
+                in float32, so CPU and CUDA give the same codes), a code tensor ``(N, latent_dim)``, ``(1,
+                latent_dim)`` or ``(latent_dim,)``, or a style image ``(N or 1, C, H, W)`` (:meth:`encode_latent`).
+            batch_size: the number of images translated.
+            device: where the codes go.
+            dtype: their dtype.
+
+        Raises:
+            InputError: The method has no latent code, or ``z`` has the wrong form or size.
+        """
+        dim = self.latent_dim
+        name = type(self).__name__
+        if dim is None:
+            raise InputError(f"{name} is deterministic (no latent_dim): it takes no latent code z")
+        if z is None or (isinstance(z, int) and not isinstance(z, bool)):
+            generator = torch.Generator().manual_seed(0 if z is None else int(z))
+            return torch.randn(batch_size, dim, generator=generator).to(device=device, dtype=dtype)
+        if not isinstance(z, Tensor) or z.ndim not in (1, 2, 4):
+            got = f"a {z.ndim}-d tensor" if isinstance(z, Tensor) else type(z).__name__
+            raise InputError(f"{name} takes z as None, an int seed, a (N, {dim}) code or a style image; got {got}")
+        codes = self.encode_latent(z) if z.ndim == 4 else z.reshape(-1, dim) if z.shape[-1] == dim else None
+        if codes is None or codes.shape[0] not in (1, batch_size):
+            got = tuple(z.shape)
+            raise InputError(f"{name} needs latent codes of shape ({batch_size}, {dim}) or ({dim},); got {got}")
+        return codes.expand(batch_size, -1).to(device=device, dtype=dtype)
 
     def resolve_target(self, target: Target) -> Target:
         """Return ``target`` checked against :attr:`targets` (None: the first target; tensors pass through)."""
@@ -120,12 +178,22 @@ class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
         net = self.generator_for(target)
         return self.averaged_copy(net) or net
 
-    def translate(self, x: Tensor, target: Target = None) -> Tensor:
-        """Translate ``x`` (``(N, C, H, W)`` in [-1, 1]) into ``target`` under the configured ``inference_mode``."""
+    def translate(self, x: Tensor, target: Target = None, z: Latent = None) -> Tensor:
+        """Translate ``x`` (``(N, C, H, W)`` in [-1, 1]) into ``target`` under the configured ``inference_mode``.
+
+        ``z`` is the latent code of a method with :attr:`latent_dim` (see :meth:`resolve_latent`: None = the
+        seed-0 draw, a seed, codes or a style image); a deterministic method refuses one (InputError).
+        """
         target = self.resolve_target(target)
         net = self.inference_generator(target)
+        if self.latent_dim is None:
+            if z is not None:
+                self.resolve_latent(z, x.shape[0], x.device, x.dtype)  # raises: no latent code
+            with inference_context(net, self.inference_mode):
+                return self.generate(net, x, target)
+        codes = self.resolve_latent(z, x.shape[0], x.device, x.dtype)
         with inference_context(net, self.inference_mode):
-            return self.generate(net, x, target)
+            return self.generate(net, x, target, z=codes)  # type: ignore[call-arg]
 
     def output_scale(self, target: Target = None) -> int:
         """Return how much larger the output is than the input (the generator's ``scale``; 1 for translation)."""
@@ -151,7 +219,14 @@ class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
         """Return after how many iterations every optimizer has stepped at least once (n_critic for WGAN-GP)."""
         return 1
 
-    def optimize(self, optimizer: LightningOptimizer, losses: dict[str, Tensor], prefix: str) -> Tensor:
+    def optimize(
+        self,
+        optimizer: LightningOptimizer | Sequence[LightningOptimizer],
+        losses: dict[str, Tensor],
+        prefix: str,
+        extra_backward: Callable[[], dict[str, Tensor]] | None = None,
+        term_prefixes: dict[str, str] | None = None,
+    ) -> Tensor:
         """Sum weighted loss terms, backpropagate, step ``optimizer`` and log each term.
 
         Call it inside ``with self.toggled_optimizer(optimizer):`` around the loss computation when the module
@@ -159,24 +234,45 @@ class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
         ``train/<prefix>_total`` (the only one shown in the progress bar).
 
         Args:
-            optimizer: the LightningOptimizer from ``self.optimizers()`` (never the raw optimizer).
+            optimizer: the LightningOptimizer from ``self.optimizers()`` (never the raw optimizer), or several
+                that one loss trains jointly (BicycleGAN's E and G): all zeroed, checked, then stepped in order.
             losses: already weighted loss terms; a weight of 0 should leave the term out.
             prefix: ``"g"`` or ``"d"`` (or another network tag), one per optimizer.
+            extra_backward: called after the backward of ``losses`` (whose graph is then kept): runs a second
+                backward of its own (e.g. into some of the networks only) and returns its terms, which are logged
+                and counted in the total. Default None.
+            term_prefixes: ``{term: prefix}`` for terms of a joint update that train only another of its networks
+                (BicycleGAN's KL trains E only: ``train/e_kl``, ``train/e_total`` the sum of such terms); the
+                others and the total of the joint update use ``prefix``. Default None.
 
         Returns:
             The detached total loss.
         """
+        optimizers = list(optimizer) if isinstance(optimizer, Sequence) else [optimizer]
         total = torch.stack([v.float() for v in losses.values()]).sum()
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(total)
-        logged = {f"train/{prefix}_{name}": value.detach().float() for name, value in losses.items()}
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        if extra_backward is None:
+            self.manual_backward(total)
+        else:
+            self.manual_backward(total, retain_graph=True)
+            extra = extra_backward()
+            losses = {**losses, **extra}
+            total = total.detach() + sum(v.detach().float() for v in extra.values())
+        tags = term_prefixes or {}
+        logged = {f"train/{tags.get(name, prefix)}_{name}": value.detach().float() for name, value in losses.items()}
         logged[f"train/{prefix}_total"] = total.detach()
-        if self.guard.all_finite(self, total, optimizer):
+        for other in set(tags.values()) - {prefix}:  # the sum of the terms logged under another network's prefix
+            logged[f"train/{other}_total"] = sum(v.detach().float() for k, v in losses.items() if tags.get(k) == other)
+        if all([self.guard.all_finite(self, total, opt) for opt in optimizers]):  # noqa: C419 - every rank asks all
             self.guard.stepped()
-            self.step_optimizer(optimizer)
+            for opt in optimizers:
+                self.step_optimizer(opt)
             self.update_averages(prefix)
         else:
-            self.guard.skip(self, optimizer, logged, prefix)
+            for opt in optimizers[1:]:
+                opt.zero_grad(set_to_none=True)
+            self.guard.skip(self, optimizers[0], logged, prefix)
         # Every term goes to the loggers; only the totals go to the progress bar (CycleGAN has 10 terms).
         total_key = f"train/{prefix}_total"
         self.log_dict({k: v for k, v in logged.items() if k != total_key}, on_step=True, on_epoch=False)

@@ -23,4 +23,8 @@ InferenceMode = Literal["eval", "train"]
 
 INFERENCE_MODES = ("eval", "train")
 
-__all__ = ["INFERENCE_MODES", "InferenceMode", "Pairs", "Target"]
+Latent = int | Tensor | None
+"""The latent code of a multimodal method's ``translate``: None (the seed-0 draw from N(0, I)), an int seed, a code
+tensor ``(N, latent_dim)`` / ``(latent_dim,)``, or a reference (style) image ``(N, C, H, W)`` to encode."""
+
+__all__ = ["INFERENCE_MODES", "InferenceMode", "Latent", "Pairs", "Target"]

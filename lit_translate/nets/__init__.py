@@ -1,5 +1,6 @@
 """Plain ``nn.Module`` networks (no Lightning import): generators, discriminators, loss networks, blocks, init."""
 
+from lit_translate.nets.bicycle import BicycleDiscriminator, BicycleEncoder, BicycleGenerator
 from lit_translate.nets.blocks import (
     ResnetBlock,
     UnetSkipConnectionBlock,
@@ -22,6 +23,9 @@ from lit_translate.nets.vgg import VGGFeatures, vgg_layer_names
 
 __all__ = [
     "SPADE",
+    "BicycleDiscriminator",
+    "BicycleEncoder",
+    "BicycleGenerator",
     "ConvEncoder",
     "FeatureEncoder",
     "GlobalGenerator",

@@ -8,6 +8,7 @@ generator's ``size_divisor``, tiling (:func:`~lit_translate.methods.parts.tiling
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import torch.nn.functional as F
@@ -16,7 +17,7 @@ from torch import Tensor
 from typing_extensions import override
 
 from lit_translate.methods.parts.tiling import tiled_forward
-from lit_translate.methods.types import Target
+from lit_translate.methods.types import Latent, Target
 
 
 class AnySizeInference(LightningModule):
@@ -26,13 +27,15 @@ class AnySizeInference(LightningModule):
         super().__init__(*args, **kwargs)
         self.predict_targets: tuple[str, ...] = ()  # set by the predict writer; () = default_predict_targets
         self.predict_tiling: dict[str, int] | None = None  # set by the predict writer: {"tile", "overlap"}
+        # Set by the predict writer for a multimodal method: input path -> the latent codes of its outputs.
+        self.predict_latents: Callable[[str], list[Latent]] | None = None
 
     def input_divisor(self, target: Target) -> int:
         """Return what the input's height and width must be a multiple of for ``target``'s generator."""
         return int(getattr(self.generator_for(self.resolve_target(target)), "size_divisor", 1))
 
     def translate_any_size(
-        self, x: Tensor, target: Target = None, tile: int | None = None, overlap: int = 32
+        self, x: Tensor, target: Target = None, tile: int | None = None, overlap: int = 32, z: Latent = None
     ) -> Tensor:
         """Translate an image of any size: pad to the generator's ``size_divisor``, translate, crop back.
 
@@ -49,18 +52,21 @@ class AnySizeInference(LightningModule):
             target: See ``translate``. Default None.
             tile: Tile side in input pixels (a multiple of ``size_divisor``); None translates the whole image.
             overlap: Input pixels shared by neighbouring tiles (a multiple of ``size_divisor``). Default 32.
+            z: The latent code of a multimodal method (see ``translate``), resolved once, so every tile gets the
+                same code. Default None.
         """
         target = self.resolve_target(target)
         divisor, scale = self.input_divisor(target), self.output_scale(target)
+        codes = {} if z is None and self.latent_dim is None else {"z": self.resolve_latent(z, *_batch_of(x))}
         if tile:
-            net = functools.partial(self.translate, target=target)
+            net = functools.partial(self.translate, target=target, **codes)
             return tiled_forward(net, x, tile, overlap, scale, divisor, blend="uniform", margin=overlap // 2)
         h, w = x.shape[-2:]
         ph, pw = (-h) % divisor, (-w) % divisor
         if ph or pw:
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        return self.translate(x, target)[..., : h * scale, : w * scale]
+        return self.translate(x, target, **codes)[..., : h * scale, : w * scale]
 
     def set_predict_tiling(self, tile: int | None, overlap: int = 32) -> None:
         """Make ``predict`` translate in tiles (see :meth:`translate_any_size`); ``tile`` None turns it off.
@@ -82,11 +88,31 @@ class AnySizeInference(LightningModule):
 
     @override
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        """Translate ``batch["A"]`` into each of ``predict_targets``: ``{"images": {target: [(C, H, W)]}, "paths"}``."""
+        """Translate ``batch["A"]`` into each of ``predict_targets``: ``{"images": {target: [(C, H, W)]}, "paths"}``.
+
+        With ``predict_latents`` (a multimodal method; the writer's ``num_samples`` / ``style_image``) each input
+        gets one output per code: ``{"images": {target: [[(C, H, W) per code] per input]}, "paths", "samples":
+        True}``.
+        """
         targets = self.predict_targets or self.default_predict_targets
         tiling = self.predict_tiling or {}
+        if self.predict_latents is not None:
+            codes = [self.predict_latents(path) for path in batch["A_path"]]
+            images = {
+                t: [
+                    [self.translate_any_size(img[None], t, z=z, **tiling)[0] for z in zs]
+                    for img, zs in zip(batch["A"], codes)
+                ]
+                for t in targets
+            }
+            return {"images": images, "paths": batch["A_path"], "samples": True}
         images = {t: [self.translate_any_size(img[None], t, **tiling)[0] for img in batch["A"]] for t in targets}
         return {"images": images, "paths": batch["A_path"]}
+
+
+def _batch_of(x: Tensor) -> tuple[int, Any, Any]:
+    """Return ``(batch size, device, dtype)`` of ``x`` (the arguments of ``resolve_latent``)."""
+    return x.shape[0], x.device, x.dtype
 
 
 __all__ = ["AnySizeInference"]
