@@ -4,16 +4,20 @@ from lit_translate.methods.base import TranslationModule, inference_context, pap
 from lit_translate.methods.cyclegan import CycleGAN
 from lit_translate.methods.perceptual_sr import PerceptualSR
 from lit_translate.methods.pix2pix import Pix2Pix
+from lit_translate.methods.pix2pixhd import Pix2PixHD
+from lit_translate.methods.spade import SPADE
 from lit_translate.methods.srgan import SRGAN
 from lit_translate.methods.srresnet import SRResNetMethod
 from lit_translate.methods.stargan import StarGAN
 from lit_translate.methods.style_transfer import StyleTransfer
 
 __all__ = [
+    "SPADE",
     "SRGAN",
     "CycleGAN",
     "PerceptualSR",
     "Pix2Pix",
+    "Pix2PixHD",
     "SRResNetMethod",
     "StarGAN",
     "StyleTransfer",
