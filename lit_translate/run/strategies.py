@@ -281,7 +281,8 @@ class GANDDPStrategy(DDPStrategy):
     @override
     def setup(self, trainer: Trainer) -> None:
         super().setup(trainer)
-        use_cpu_sync(self.model) if self.model is not None else None  # --trainer.sync_batchnorm true on CPU processes too (nets/sync_batchnorm.py)
+        if self.model is not None:  # --trainer.sync_batchnorm true on CPU processes too (nets/sync_batchnorm.py)
+            use_cpu_sync(self.model)
         self.stats = SyncStats()
         self.synced_buffers = []
         if trainer.state.fn == TrainerFn.FITTING:
