@@ -19,10 +19,13 @@ from test_methods import trained  # noqa: F401  (the fitted run of each demo: a 
 from lit_translate.cli import main
 
 
-def inputs(folder: Path, count: int = 2, size: int = 32) -> Path:
+def inputs(folder: Path, count: int = 2, size: int = 32, datamodule: object = None) -> Path:
+    """Write predict inputs: RGB images, or grayscale class ids where the DataModule's ``A`` is a label map."""
     rng = np.random.default_rng(3)
+    label_map = getattr(datamodule, "batch_kinds", {}).get("A") == "label_map"
+    shape, high = ((size, size), getattr(datamodule, "label_nc", 1)) if label_map else ((size, size, 3), 256)
     for index in range(count):
-        write_image(folder / f"in{index}.png", rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+        write_image(folder / f"in{index}.png", rng.integers(0, high, shape, dtype=np.uint8))
     return folder
 
 
@@ -36,7 +39,7 @@ def run_command(args: list[str]) -> None:
 
 def test_predict_from_last_checkpoint_without_config(trained, tmp_path):  # noqa: F811
     cli, _, run, _ = trained
-    source, out = inputs(tmp_path / "in"), tmp_path / "out"
+    source, out = inputs(tmp_path / "in", datamodule=cli.datamodule), tmp_path / "out"
     ckpt = run / "checkpoints" / "last.ckpt"
     run_command(
         ["predict", "--ckpt_path", str(ckpt), "--data.init_args.predict_dir", str(source)]

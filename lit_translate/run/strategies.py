@@ -53,6 +53,7 @@ from typing_extensions import override
 
 from lit_translate import compat
 from lit_translate.choices import check_choice
+from lit_translate.nets.sync_batchnorm import use_cpu_sync
 
 BufferSync = Literal["average", "broadcast"]
 BUFFER_SYNCS = ("average", "broadcast")
@@ -280,6 +281,8 @@ class GANDDPStrategy(DDPStrategy):
     @override
     def setup(self, trainer: Trainer) -> None:
         super().setup(trainer)
+        if self.model is not None:  # --trainer.sync_batchnorm true on CPU processes too (nets/sync_batchnorm.py)
+            use_cpu_sync(self.model)
         self.stats = SyncStats()
         self.synced_buffers = []
         if trainer.state.fn == TrainerFn.FITTING:

@@ -33,4 +33,9 @@ def basicsr_adam(lr: float) -> Callable[[Any], torch.optim.Optimizer]:
     return lambda params: torch.optim.Adam(params, lr=lr, betas=(0.9, 0.99))
 
 
-__all__ = ["basicsr_adam", "johnson_adam", "paper_adam", "stargan_adam"]
+def adam(lr: float, betas: tuple[float, float]) -> Callable[[Any], torch.optim.Optimizer]:
+    """Return an Adam factory with ``lr`` and ``betas`` (SPADE's TTUR: G 1e-4 / D 4e-4, betas (0, 0.9))."""
+    return lambda params: torch.optim.Adam(params, lr=lr, betas=betas)
+
+
+__all__ = ["adam", "basicsr_adam", "johnson_adam", "paper_adam", "stargan_adam"]
