@@ -8,6 +8,7 @@ from lit_translate.methods.srgan import SRGAN
 from lit_translate.methods.srresnet import SRResNetMethod
 from lit_translate.methods.stargan import StarGAN
 from lit_translate.methods.style_transfer import StyleTransfer
+from lit_translate.methods.unconditional import UnconditionalGAN
 
 __all__ = [
     "SRGAN",
@@ -18,6 +19,7 @@ __all__ = [
     "StarGAN",
     "StyleTransfer",
     "TranslationModule",
+    "UnconditionalGAN",
     "inference_context",
     "paper_adam",
 ]
