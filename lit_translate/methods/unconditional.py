@@ -60,7 +60,8 @@ class UnconditionalGAN(TranslationModule):
         discriminator: images -> logits (any shape), or an ``AutoEncoderDiscriminator`` for ``ebgan`` / ``began``.
         optimizer_g: G's optimizer factory. Default: None = Adam(2e-4, (0.5, 0.999)) (DCGAN).
         optimizer_d: D's optimizer factory (TTUR: another learning rate). Default: None = the same Adam.
-        lr_scheduler: scheduler factory for both optimizers. Default: None.
+        lr_scheduler: per-iteration scheduler factory for both optimizers (e.g. ``StepwiseLinearDecayLR``). Default:
+            None.
         gan_mode: ``"vanilla"``, ``"lsgan"``, ``"wgangp"``, ``"hinge"``, ``"ebgan"`` or ``"began"``. Default: ``"vanilla"``.
         lambda_gp: gradient penalty weight (``wgangp`` only). Default: 10.0.
         n_critic: D steps per G step. Default: 1.
@@ -238,7 +239,8 @@ class UnconditionalGAN(TranslationModule):
     def configure_optimizers(self) -> Any:
         opt_g = self.build_optimizer(self.optimizer_g, self.generator.parameters())
         opt_d = self.build_optimizer(self.optimizer_d, self.discriminator.parameters())
-        return [opt_g, opt_d], self.build_schedulers(self.lr_scheduler, [opt_g, opt_d], names=("G", "D"))
+        schedulers = self.build_schedulers(self.lr_scheduler, [opt_g, opt_d], interval="step", names=("G", "D"))
+        return [opt_g, opt_d], schedulers
 
     # --------------------------------------------------------------------------------------------- evaluation
     @override
