@@ -62,7 +62,8 @@ class UnconditionalGAN(TranslationModule):
         optimizer_d: D's optimizer factory (TTUR: another learning rate). Default: None = the same Adam.
         lr_scheduler: per-iteration scheduler factory for both optimizers (e.g. ``StepwiseLinearDecayLR``). Default:
             None.
-        gan_mode: ``"vanilla"``, ``"lsgan"``, ``"wgangp"``, ``"hinge"``, ``"ebgan"`` or ``"began"``. Default: ``"vanilla"``.
+        gan_mode: ``"vanilla"``, ``"lsgan"``, ``"wgangp"``, ``"hinge"``, ``"ebgan"`` or ``"began"``. Default:
+            ``"vanilla"``.
         lambda_gp: gradient penalty weight (``wgangp`` only). Default: 10.0.
         n_critic: D steps per G step. Default: 1.
         sample_seed: seed of the sample grid's fixed codes (validation batches use the following seeds). Default: 0.
@@ -245,12 +246,12 @@ class UnconditionalGAN(TranslationModule):
     # --------------------------------------------------------------------------------------------- evaluation
     @override
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        """Samples of the fixed codes (seed ``sample_seed``: the same every epoch) beside real images."""
+        """Return samples of the fixed codes (seed ``sample_seed``: the same every epoch) beside real images."""
         return {"sample": self.translate(batch["A"], z=self.sample_seed), "real": batch["A"]}
 
     @override
     def evaluation_pairs(self, batch: dict[str, Any]) -> Pairs:
-        """``{"": (N samples, the batch's N real images)}``: codes seeded by the batch index (deterministic)."""
+        """Return ``{"": (N samples, the batch's N real images)}``: codes seeded by the batch index (deterministic)."""
         return {"": (self.translate(batch["A"], z=self._evaluation_seed), batch["A"])}
 
     def _seed_evaluation(self, batch_idx: int) -> None:
@@ -269,7 +270,7 @@ class UnconditionalGAN(TranslationModule):
 
     @override
     def validation_losses(self, batch: dict[str, Any], pairs: Pairs) -> dict[str, Tensor]:
-        """D's view of the batch: ``d_real`` / ``d_fake`` (GAN losses, or energies), BEGAN's ``convergence``."""
+        """Return D's view of the batch: ``d_real`` / ``d_fake`` (GAN losses, or energies), BEGAN's ``convergence``."""
         fake, real = pairs[""]
         assert real is not None
         real, fake = real.to(fake.dtype), fake
