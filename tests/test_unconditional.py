@@ -75,24 +75,24 @@ def test_constructor_errors_name_the_key():
 
 
 def test_generator_steps_every_n_critic_iterations(tmp_path):
-    cli = run_cli(
-        [
-            "-c",
-            str(DEMO),
-            *tiny_args(tmp_path, steps=4),
-            "--model.init_args.gan_mode=wgangp",
-            "--model.init_args.n_critic=2",
-            "--trainer.log_every_n_steps=1",
-        ]
-    )
+    scheduler = {"class_path": "lit_translate.schedulers.StepwiseLinearDecayLR", "init_args": {"num_iters": 4}}
+    scheduler["init_args"].update(num_iters_decay=4, lr_update_step=1, decrement="to_zero")
+    args = [*tiny_args(tmp_path, steps=4), "--model.init_args.gan_mode=wgangp", "--model.init_args.n_critic=2"]
+    args += ["--trainer.log_every_n_steps=1", f"--model.init_args.lr_scheduler={json.dumps(scheduler)}"]
+    cli = run_cli(["-c", str(DEMO), *args])
     steps = []
     original = cli.model.generator_losses
     cli.model.generator_losses = lambda fake: steps.append(cli.model.global_step) or original(fake)
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    assert not [w for w in caught if "lr_scheduler.step()" in str(w.message)], "G's scheduler warning is silenced"
     assert cli.model.update_cycle == 2 and cli.trainer.global_step == 4
     # global_step already counts the batch's D step when G's losses are computed: iterations 1 and 3 (0-based)
     assert steps == [2, 4], "G steps after every second D step: (t + 1) % n_critic == 0"
     assert "train/d_gp" in cli.trainer.logged_metrics
+    lrs = [opt.param_groups[0]["lr"] for opt in cli.model.optimizers()]
+    assert lrs == pytest.approx([0.5e-4, 0.5e-4]), "both decay per iteration: the rate of iteration 3 of 4"
 
 
 def test_began_k_resumes_exactly(tmp_path):
