@@ -23,6 +23,7 @@ from typing_extensions import override
 from lit_translate.data.base import SYNTHETIC_EVAL_SIZE, TranslationDataModule, check_root
 from lit_translate.data.io import SKIP_HINT, MissingDataError, check_channels, find_images, load_image
 from lit_translate.data.sampling import seeded_split
+from lit_translate.data.semantic.inputs import BatchKind
 from lit_translate.data.synthetic import ProceduralSet, SyntheticPairs
 from lit_translate.data.transforms import to_tensor
 from lit_translate.errors import InputError
@@ -44,6 +45,26 @@ def find_images_recursive(folder: str | Path, option: str = "--data.root") -> li
         The image files, sorted.
     """
     return find_images(folder, option, "a folder of content images", keep_broken_links=True, recursive=True)
+
+
+def center_crop_resize(image: np.ndarray, crop: int, size: int) -> np.ndarray:
+    """Cut the centre square of side ``crop`` (at most the shorter side), then resize it to ``size`` (bilinear).
+
+    CelebA's aligned crop: ``crop`` 178 on the 178x218 aligned images (rows 20 to 198), as the GAN papers' CelebA.
+
+    Args:
+        image: uint8 ``(H, W, C)``, C = 1 or 3.
+        crop: Side of the centre square, in the image's pixels.
+        size: Output side, >= 1.
+
+    Returns:
+        uint8 ``(size, size, C)``.
+    """
+    h, w = image.shape[:2]
+    side = min(crop, h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = np.ascontiguousarray(image[top : top + side, left : left + side])
+    return resize_center_crop(square, size)
 
 
 def resize_center_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -77,11 +98,16 @@ class ContentImageDataset(Dataset):
         image_size: Output side (content images smaller than it are enlarged).
         channels: 1 or 3. Default 3.
         hint: Appended to read errors (e.g. the skip option). Default ``""``.
+        crop_size: Cut the centre square of this side first, then resize (:func:`center_crop_resize`). Default
+            None: resize the shorter side, then centre-crop (:func:`resize_center_crop`).
     """
 
-    def __init__(self, paths: Sequence[Path], image_size: int, channels: int = 3, hint: str = "") -> None:
+    def __init__(
+        self, paths: Sequence[Path], image_size: int, channels: int = 3, hint: str = "", crop_size: int | None = None
+    ) -> None:
         check_channels(channels, "input_channels")
         self.paths, self.image_size, self.channels, self.hint = list(paths), image_size, channels, hint
+        self.crop_size = crop_size
         self.skipped: list[tuple[Path, str]] = []
 
     def keep(self, indices: list[int], skipped: list[tuple[Path, str]]) -> None:
@@ -95,7 +121,11 @@ class ContentImageDataset(Dataset):
     def __getitem__(self, index: int) -> Item:
         """Load image ``index``: ``{"A": float32 (C, image_size, image_size) in [-1, 1], "A_path": str}``."""
         path = self.paths[index]
-        image = resize_center_crop(load_image(path, self.channels, self.hint), self.image_size)
+        image = load_image(path, self.channels, self.hint)
+        if self.crop_size is None:
+            image = resize_center_crop(image, self.image_size)
+        else:
+            image = center_crop_resize(image, self.crop_size, self.image_size)
         return {"A": to_tensor(image), "A_path": str(path)}
 
 
@@ -148,7 +178,9 @@ def synthetic_style_image(size: int = 256) -> np.ndarray:
 
 
 class ImageFolderDataModule(TranslationDataModule):
-    """Content images from one folder (style transfer): batches ``{"A": (N, C, S, S) in [-1, 1], "A_path"}``.
+    """Images from one folder: batches ``{"A": (N, C, S, S) in [-1, 1], "A_path"}``, no ``B``.
+
+    The content images of style transfer, and the real images of an unconditional GAN (``UnconditionalGAN``).
 
     Images are found recursively (any sizes, any accepted extension), resized so that the shorter side is
     ``image_size`` (bilinear; smaller images are enlarged) and centre-cropped to ``image_size`` (the reference's
@@ -168,6 +200,9 @@ class ImageFolderDataModule(TranslationDataModule):
         val_fraction: Share of the images held out for validation when there is no ``val`` folder, in (0, 1).
             Default 0.1.
         split_seed: Seed of that split (independent of ``--data.seed``, which shuffles). Default 0.
+        crop_size: Cut the centre square of this side (in the files' pixels) first, then resize it to
+            ``image_size``: CelebA's aligned crop is 178 (the 178x178 centre of the 178x218 images). Default None:
+            resize the shorter side, then centre-crop.
         **kwargs: The :class:`~lit_translate.data.base.TranslationDataModule` arguments.
 
     Raises:
@@ -175,11 +210,20 @@ class ImageFolderDataModule(TranslationDataModule):
             message names it) or a split that leaves no training or no validation image.
     """
 
-    def __init__(self, image_size: int = 256, val_fraction: float = 0.1, split_seed: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        image_size: int = 256,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        crop_size: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.save_hyperparameters()
-        if image_size < 1:
-            raise InputError(f"image_size must be >= 1, got {image_size}")
+        for key, value in (("image_size", image_size), ("crop_size", crop_size or 1)):
+            if value < 1:
+                raise InputError(f"{key} must be >= 1, got {value}")
+        self.crop_size = crop_size
         if not 0.0 < val_fraction < 1.0:
             raise InputError(f"val_fraction must be in (0, 1), got {val_fraction}")
         self.image_size, self.val_fraction, self.split_seed = image_size, val_fraction, split_seed
@@ -230,13 +274,20 @@ class ImageFolderDataModule(TranslationDataModule):
             size = self.synthetic_size if role == "train" else SYNTHETIC_EVAL_SIZE
             return SyntheticContentDataset(size, role, self.image_size, self.input_channels)
         hint = "" if self.skip_unreadable else SKIP_HINT
-        return ContentImageDataset(self.image_files(role), self.image_size, self.input_channels, hint)
+        return ContentImageDataset(self.image_files(role), self.image_size, self.input_channels, hint, self.crop_size)
+
+    @property
+    @override
+    def batch_kinds(self) -> dict[str, BatchKind]:
+        """Say what the batches hold: ``{"A": "image"}`` (no target ``B``)."""
+        return {"A": "image"}
 
 
 __all__ = [
     "ContentImageDataset",
     "ImageFolderDataModule",
     "SyntheticContentDataset",
+    "center_crop_resize",
     "find_images_recursive",
     "resize_center_crop",
     "synthetic_style_image",

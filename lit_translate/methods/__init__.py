@@ -11,6 +11,7 @@ from lit_translate.methods.srgan import SRGAN
 from lit_translate.methods.srresnet import SRResNetMethod
 from lit_translate.methods.stargan import StarGAN
 from lit_translate.methods.style_transfer import StyleTransfer
+from lit_translate.methods.unconditional import UnconditionalGAN
 
 __all__ = [
     "SPADE",
@@ -24,6 +25,7 @@ __all__ = [
     "StarGAN",
     "StyleTransfer",
     "TranslationModule",
+    "UnconditionalGAN",
     "inference_context",
     "paper_adam",
 ]
