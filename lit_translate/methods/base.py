@@ -178,11 +178,13 @@ class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
         net = self.generator_for(target)
         return self.averaged_copy(net) or net
 
-    def translate(self, x: Tensor, target: Target = None, z: Latent = None) -> Tensor:
+    def translate(self, x: Tensor | None, target: Target = None, z: Latent = None) -> Tensor:
         """Translate ``x`` (``(N, C, H, W)`` in [-1, 1]) into ``target`` under the configured ``inference_mode``.
 
         ``z`` is the latent code of a method with :attr:`latent_dim` (see :meth:`resolve_latent`: None = the
-        seed-0 draw, a seed, codes or a style image); a deterministic method refuses one (InputError).
+        seed-0 draw, a seed, codes or a style image); a deterministic method refuses one (InputError). A method
+        without an input image (an unconditional generator) takes ``x`` None: one image per code of ``z`` (one
+        for a seed).
         """
         target = self.resolve_target(target)
         net = self.inference_generator(target)
@@ -191,7 +193,9 @@ class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
                 self.resolve_latent(z, x.shape[0], x.device, x.dtype)  # raises: no latent code
             with inference_context(net, self.inference_mode):
                 return self.generate(net, x, target)
-        codes = self.resolve_latent(z, x.shape[0], x.device, x.dtype)
+        like = x if x is not None else next(net.parameters())
+        count = x.shape[0] if x is not None else z.shape[0] if isinstance(z, Tensor) and z.ndim == 2 else 1
+        codes = self.resolve_latent(z, count, like.device, like.dtype)
         with inference_context(net, self.inference_mode):
             return self.generate(net, x, target, z=codes)  # type: ignore[call-arg]
 

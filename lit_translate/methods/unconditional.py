@@ -43,7 +43,6 @@ from lit_translate.methods.base import (
     Pairs,
     Target,
     TranslationModule,
-    inference_context,
 )
 from lit_translate.nets.gan import AutoEncoderDiscriminator
 
@@ -136,40 +135,10 @@ class UnconditionalGAN(TranslationModule):
         """Return the length of the generator's code ``z``."""
         return int(self.generator.latent_dim)
 
-    def resolve_latent(self, z: Latent, batch_size: int, device: torch.device | str, dtype: torch.dtype) -> Tensor:
-        """Return codes ``(batch_size, latent_dim)`` from ``z`` (LATENT contract; provisional until the base has it).
-
-        ``None`` is seed 0, an ``int`` the seed of one ``torch.Generator`` drawn on CPU in float32 (CPU and CUDA give
-        the same codes), a tensor ``(N, latent_dim)`` or ``(latent_dim,)`` is used as given.
-        """
-        if z is None or (isinstance(z, int) and not isinstance(z, bool)):
-            generator = torch.Generator().manual_seed(0 if z is None else int(z))
-            codes = torch.randn(batch_size, self.latent_dim, generator=generator)
-        elif isinstance(z, Tensor) and z.ndim in (1, 2) and z.shape[-1] == self.latent_dim:
-            codes = z if z.ndim == 2 else z[None].expand(batch_size, -1)
-        else:
-            shape = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-            raise InputError(
-                f"UnconditionalGAN takes z as None, a seed or codes (N, {self.latent_dim}); got {shape} (it has no "
-                "encoder for a style image)"
-            )
-        return codes.to(device=device, dtype=dtype)
-
     @override
-    def generate(self, net: nn.Module, x: Tensor | None, target: Target, z: Latent = None) -> Tensor:
-        """Generate from codes ``z`` (see :meth:`resolve_latent`); ``x`` gives the batch size only (or None: 1)."""
-        count = x.shape[0] if x is not None else (z.shape[0] if isinstance(z, Tensor) and z.ndim == 2 else 1)
-        reference = x if x is not None else next(net.parameters())
-        codes = self.resolve_latent(z, count, reference.device, reference.dtype)
-        return net(codes).clamp(-1.0, 1.0)
-
-    @override
-    def translate(self, x: Tensor | None = None, target: Target = None, z: Latent = None) -> Tensor:
-        """Generate images: one per item of ``x`` (its pixels are ignored), or per code of ``z`` when ``x`` is None."""
-        target = self.resolve_target(target)
-        net = self.inference_generator(target)
-        with inference_context(net, self.inference_mode):
-            return self.generate(net, x, target, z)
+    def generate(self, net: nn.Module, x: Tensor | None, target: Target, z: Tensor | None = None) -> Tensor:
+        """Generate from the codes ``z`` ``(N, latent_dim)`` that the base resolved (``x``'s pixels are not used)."""
+        return net(z).clamp(-1.0, 1.0)
 
     @override
     def generator_for(self, target: Target) -> nn.Module:
@@ -301,7 +270,7 @@ class UnconditionalGAN(TranslationModule):
 
     @override
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        """One sample per predict item, its code seeded by the item's index (provisional: LATENT's num_samples)."""
+        """One sample per predict item, seeded by its position (G ignores the pixels: one seed for all would repeat)."""
         targets = self.predict_targets or self.default_predict_targets
         count = batch["A"].shape[0]
         images = {
