@@ -92,7 +92,13 @@ def _exported_program(graph: ExportGraph, spec: GraphSpec, output: Path, text: s
         shapes.append({0: dims["batch"]} if name in ("label", "z") else {0: dims["batch"], 2: height, 3: width})
     graph.exact_pad = True
     try:
-        program = torch.export.export(graph, spec.example, dynamic_shapes={"inputs": tuple(shapes)}, strict=False)
+        program = torch.export.export(
+            graph,
+            spec.example,
+            dynamic_shapes={"inputs": tuple(shapes)},
+            strict=False,
+            prefer_deferred_runtime_asserts_over_guards=True,  # size facts the solver cannot prove: checked at run
+        )
     finally:
         graph.exact_pad = False
     torch.export.save(program, str(output), extra_files={f"{METADATA_KEY}.json": text})

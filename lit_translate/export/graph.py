@@ -23,6 +23,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.spectral_norm import SpectralNorm
 
 from lit_translate.errors import InputError
 from lit_translate.methods.base import INFERENCE_MODES, TranslationModule
@@ -30,31 +32,73 @@ from lit_translate.methods.types import InferenceMode
 
 
 class BatchStatsNorm(nn.Module):
-    """A batch norm layer that always normalises by the statistics of its input batch (train-mode behaviour).
+    """A norm layer that always normalises by the statistics of its input (train-mode behaviour).
 
-    Unlike ``nn.BatchNorm2d`` in train mode it updates no running statistics, so a traced or exported graph of
-    it is a pure function of its input.
+    Batch norm: over the batch and the spatial dimensions; instance norm (``instance=True``): per image. Unlike
+    the torch layers in train mode it updates no running statistics, so a graph of it is a pure function.
     """
 
-    def __init__(self, norm: nn.modules.batchnorm._BatchNorm) -> None:
+    def __init__(self, norm: nn.Module, instance: bool = False) -> None:
         super().__init__()
-        self.eps = float(norm.eps)
+        self.eps, self.instance = float(norm.eps), instance
         self.weight = None if norm.weight is None else nn.Parameter(norm.weight.detach().clone())
         self.bias = None if norm.bias is None else nn.Parameter(norm.bias.detach().clone())
 
     def forward(self, x: Tensor) -> Tensor:
-        """Normalise ``x`` ``(N, C, ...)`` per channel over the batch and the spatial dimensions."""
+        """Normalise ``x`` ``(N, C, ...)`` per channel by its own statistics."""
+        if self.instance:
+            return F.instance_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
         return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
 
 
-def declared_mode(net: nn.Module) -> nn.Module:
-    """Return ``net`` (modified in place) in eval mode with every batch norm replaced by :class:`BatchStatsNorm`."""
+class RunningStatsNorm(nn.Module):
+    """An instance norm that tracks running statistics, in eval mode: ``(x - mean) / sqrt(var + eps)`` per channel."""
+
+    def __init__(self, norm: nn.Module) -> None:
+        super().__init__()
+        self.eps = float(norm.eps)
+        self.register_buffer("mean", norm.running_mean.detach().clone())
+        self.register_buffer("var", norm.running_var.detach().clone())
+        self.weight = None if norm.weight is None else nn.Parameter(norm.weight.detach().clone())
+        self.bias = None if norm.bias is None else nn.Parameter(norm.bias.detach().clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise ``x`` by the stored statistics (what ``InstanceNorm2d(track_running_stats=True).eval()`` does)."""
+        return F.batch_norm(x, self.mean, self.var, self.weight, self.bias, False, 0.0, self.eps)
+
+
+def declared_mode(net: nn.Module, train: bool = True) -> nn.Module:
+    """Return ``net`` (modified in place) in eval mode with its norm layers made graph-friendly.
+
+    ``train``: every batch norm and every instance norm with running statistics normalises by its input's
+    statistics (:class:`BatchStatsNorm`); else instance norms with running statistics use them
+    (:class:`RunningStatsNorm`).
+    """
     for name, child in list(net.named_children()):
-        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+        tracked = isinstance(child, nn.modules.instancenorm._InstanceNorm) and child.track_running_stats
+        if train and isinstance(child, nn.modules.batchnorm._BatchNorm):
             setattr(net, name, BatchStatsNorm(child))
+        elif tracked:
+            setattr(net, name, BatchStatsNorm(child, instance=True) if train else RunningStatsNorm(child))
         else:
-            declared_mode(child)
+            declared_mode(child, train)
     return net.eval()
+
+
+def fold_spectral_norm(net: nn.Module) -> nn.Module:
+    """Replace every spectral norm of ``net`` (in eval mode: no power iteration) by the weight it gives now."""
+    for module in net.modules():
+        if parametrize.is_parametrized(module):  # not remove_parametrizations: it edits the class deep copies share
+            with torch.no_grad():
+                values = {name: getattr(module, name).detach().clone() for name in module.parametrizations}
+            module.__class__ = module.__class__.__bases__[0]
+            del module._modules["parametrizations"]
+            for name, value in values.items():
+                module.register_parameter(name, nn.Parameter(value, requires_grad=False))
+        for hook in list(module._forward_pre_hooks.values()):
+            if isinstance(hook, SpectralNorm):
+                nn.utils.remove_spectral_norm(module, hook.name)
+    return net
 
 
 def has_dropout(net: nn.Module) -> bool:
@@ -155,9 +199,7 @@ def export_graph(
                 f"(batch statistics of the input kept); export with --inference_mode eval for the eval-mode model",
                 stacklevel=2,
             )
-        declared_mode(net)
-    else:
-        net.eval()
+    fold_spectral_norm(declared_mode(net, train=mode == "train"))
     for p in net.parameters():
         p.requires_grad_(False)
     divisor = int(getattr(generator, "size_divisor", 1))
@@ -240,4 +282,13 @@ def _in_channels(graph: ExportGraph, size: int, extra: list[Tensor]) -> int:
     raise InputError(f"cannot tell the input channels of {type(graph.net).__name__}")
 
 
-__all__ = ["BatchStatsNorm", "ExportGraph", "GraphSpec", "declared_mode", "export_graph", "has_dropout"]
+__all__ = [
+    "BatchStatsNorm",
+    "ExportGraph",
+    "GraphSpec",
+    "RunningStatsNorm",
+    "declared_mode",
+    "export_graph",
+    "fold_spectral_norm",
+    "has_dropout",
+]
