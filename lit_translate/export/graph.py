@@ -143,15 +143,15 @@ class ExportGraph(nn.Module):
         codes = {"z": rest.pop(0)} if self.latent else {}
         h, w = x.shape[-2], x.shape[-1]
         d = self.divisor
-        if d == 1:
-            return self.method.generate(self.net, x, target, **codes)
-        if self.exact_pad:  # torch.export: pad amounts and crops as symbolic sizes, no data-dependent branch
+        if d == 1:  # cropped as translate_any_size does (a net whose size is fixed, SPADE's, gives more)
+            out = self.method.generate(self.net, x, target, **codes)
+        elif self.exact_pad:  # torch.export: pad amounts and crops as symbolic sizes, no data-dependent branch
             x = _reflect_gather(_reflect_gather(x, 2, h, (h + d - 1) // d * d), 3, w, (w + d - 1) // d * d)
             out = self.method.generate(self.net, x, target, **codes)
             return out.narrow(2, 0, h * self.scale).narrow(3, 0, w * self.scale)
-        # tracing (ONNX, TorchScript): pad by d - 1 then cut to the next multiple; the rows kept are the same
-        x = _reflect_pad(x, d - 1, d - 1)[..., : (h + d - 1) // d * d, : (w + d - 1) // d * d]
-        out = self.method.generate(self.net, x, target, **codes)
+        else:  # tracing (ONNX, TorchScript): pad by d - 1 then cut to the next multiple; the rows kept are the same
+            x = _reflect_pad(x, d - 1, d - 1)[..., : (h + d - 1) // d * d, : (w + d - 1) // d * d]
+            out = self.method.generate(self.net, x, target, **codes)
         return out[..., : h * self.scale, : w * self.scale]
 
 
