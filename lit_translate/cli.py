@@ -280,6 +280,10 @@ def main(args: list[str] | None = None) -> None:
         from lit_translate.export.command import main as export_main
 
         raise SystemExit(export_main(argv[1:]))
+    if argv[:1] == ["predict"] and "--engine" in argv:
+        from lit_translate.export.command import engine_args
+
+        argv = engine_args(argv)
     installed = INTERRUPTS.install()
     try:
         text = short_help(

@@ -79,4 +79,31 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-__all__ = ["load_method", "main", "parser"]
+def engine_args(argv: list[str]) -> list[str]:
+    """Rewrite ``predict --engine onnx --model FILE ...`` into a predict run of :class:`~.engine.OnnxEngine`.
+
+    The rest of the command (``-c RUN/config.yaml`` for the data, ``--data.init_args.predict_dir``, the writer's
+    options) is kept.
+    """
+    args = list(argv)
+    index = args.index("--engine")
+    engine = args[index + 1] if index + 1 < len(args) else ""
+    del args[index : index + 2]
+    if engine != "onnx":
+        raise SystemExit(_error(f"--engine must be onnx, not {engine!r}; without --engine predict runs PyTorch"))
+    if "--model" not in args or args.index("--model") + 1 >= len(args):
+        raise SystemExit(_error("predict --engine onnx needs --model FILE.onnx (written by lit-translate export)"))
+    at = args.index("--model")
+    path = args[at + 1]
+    if not Path(path).is_file():
+        raise SystemExit(_error(f"--model {path} does not exist"))
+    args[at : at + 2] = ["--model", "lit_translate.export.engine.OnnxEngine", "--model.init_args.path", path]
+    return args
+
+
+def _error(line: str) -> int:
+    sys.stderr.write(f"error: {line}\n")
+    return 2
+
+
+__all__ = ["engine_args", "load_method", "main", "parser"]
