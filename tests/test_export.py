@@ -136,3 +136,26 @@ def test_export_command_writes_metadata_and_refuses_bad_input(trained, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert exc.value.code == 2 and len(err) == 1 and "pip install" in err[0], err
     assert json.dumps(meta)
+
+
+def test_predict_engine_onnx_writes_the_pytorch_images(trained, tmp_path):  # noqa: F811
+    cli, _, run, _ = trained
+    if type(cli.model).__name__ != "Pix2Pix":
+        pytest.skip("the engine is checked once, on the Pix2Pix demo")
+    import numpy as np
+    from PIL import Image
+    from test_checkpoint_commands import inputs, run_command
+
+    ckpt, model = run / "checkpoints" / "last.ckpt", tmp_path / "g.onnx"
+    source = inputs(tmp_path / "in", size=70)  # padded to the U-Net's 64-multiple inside the graph
+    run_command(["export", "--ckpt_path", str(ckpt), "--format", "onnx", "--output", str(model)])
+    common = ["--data.init_args.predict_dir", str(source), "--predict_writer.output_dir"]
+    run_command(["predict", "--ckpt_path", str(ckpt), *common, str(tmp_path / "torch")])
+    config = ["-c", str(run / "config.yaml")]
+    run_command(["predict", "--engine", "onnx", "--model", str(model), *config, *common, str(tmp_path / "onnx")])
+    written = sorted((tmp_path / "torch").rglob("*.png"))
+    assert written
+    for path in written:
+        other = tmp_path / "onnx" / path.relative_to(tmp_path / "torch")
+        a, b = (np.asarray(Image.open(p), dtype=np.int16) for p in (path, other))
+        assert np.abs(a - b).max() <= 1, path.name

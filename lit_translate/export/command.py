@@ -97,8 +97,8 @@ def engine_args(argv: list[str]) -> list[str]:
     path = args[at + 1]
     if not Path(path).is_file():
         raise SystemExit(_error(f"--model {path} does not exist"))
-    args[at : at + 2] = ["--model", "lit_translate.export.engine.OnnxEngine", "--model.init_args.path", path]
-    return args
+    del args[at : at + 2]  # last, so that a -c RUN/config.yaml (its model) given after --model does not win
+    return [*args, "--model", "lit_translate.export.engine.OnnxEngine", "--model.init_args.path", path]
 
 
 def _error(line: str) -> int:
