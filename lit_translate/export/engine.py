@@ -3,7 +3,8 @@
 :class:`OnnxEngine` is a :class:`~lit_translate.methods.TranslationModule` whose ``translate`` runs the file
 with onnxruntime, so ``predict`` reads the DataModule's predict folder and writes with the same
 :class:`~lit_translate.callbacks.TranslationWriter` (sub-folders, tiling, targets) as the PyTorch model. The
-graph pads and crops itself, so its ``size_divisor`` here is 1 (tiles: any size).
+engine keeps the file's ``size_divisor``, so tiles are laid out as for the PyTorch model (the graph's own
+padding is then a no-op).
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from lit_translate.methods.types import Latent, Target
 class OnnxNet(nn.Module):
     """An onnxruntime session as a module: ``forward(*inputs)`` in the file's input order."""
 
-    def __init__(self, path: str, scale: int) -> None:
+    def __init__(self, path: str, scale: int, size_divisor: int) -> None:
         super().__init__()
         ort = require_onnxruntime()
         self.session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         self.names = [i.name for i in self.session.get_inputs()]
-        self.size_divisor, self.scale = 1, scale
+        self.size_divisor, self.scale = size_divisor, scale
 
     def forward(self, *inputs: Tensor) -> Tensor:
         """Run the session on ``inputs`` (CPU numpy); return the output on the first input's device."""
@@ -46,7 +47,7 @@ class OnnxEngine(TranslationModule):
     def __init__(self, path: str) -> None:
         super().__init__()
         self.metadata: dict[str, Any] = read_metadata(Path(path))
-        self.net = OnnxNet(path, int(self.metadata["scale"]))
+        self.net = OnnxNet(path, int(self.metadata["scale"]), int(self.metadata["size_divisor"]))
         self.inference_mode = self.metadata["inference_mode"]
         z = self.metadata["inputs"].get("z")
         self.latent_dim = int(z.split("(N, ")[1].split(")")[0]) if z else None
