@@ -159,3 +159,13 @@ def test_predict_engine_onnx_writes_the_pytorch_images(trained, tmp_path):  # no
         other = tmp_path / "onnx" / path.relative_to(tmp_path / "torch")
         a, b = (np.asarray(Image.open(p), dtype=np.int16) for p in (path, other))
         assert np.abs(a - b).max() <= 1, path.name
+
+
+def test_declared_train_mode_exports_batch_statistics_and_warns_about_dropout(trained, tmp_path):  # noqa: F811
+    if type(trained[0].model).__name__ != "Pix2Pix":
+        pytest.skip("the pix2pix recipes' train-mode inference, checked on the Pix2Pix demo")
+    method = copy.deepcopy(trained[0].model).cpu()
+    method.inference_mode = "train"  # the paper recipes' declared mode: dropout and batch statistics
+    with pytest.warns(UserWarning, match="dropout off"):
+        export_graph(method)
+    check_parity(method, "onnx", tmp_path)  # against translate in train mode with dropout zeroed

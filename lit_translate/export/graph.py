@@ -48,7 +48,14 @@ class BatchStatsNorm(nn.Module):
         """Normalise ``x`` ``(N, C, ...)`` per channel by its own statistics."""
         if self.instance:
             return F.instance_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
-        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        dims = [0, *range(2, x.ndim)]  # written out: the ONNX exporter has no batch_norm training for any batch
+        mean = x.mean(dim=dims, keepdim=True)
+        var = (x - mean).square().mean(dim=dims, keepdim=True)
+        y = (x - mean) * torch.rsqrt(var + self.eps)
+        shape = [1, -1] + [1] * (x.ndim - 2)
+        if self.weight is not None:
+            y = y * self.weight.view(shape)
+        return y + self.bias.view(shape) if self.bias is not None else y
 
 
 class RunningStatsNorm(nn.Module):
