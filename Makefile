@@ -13,7 +13,7 @@ XDIST ?= -n auto --maxprocesses 4 --dist loadfile
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "lit_translate needs Python 3.10+"'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,export]"
 	touch $(STAMP)
 
 # Run again to continue an interrupted demo (--ckpt_path auto: resume if there is a checkpoint, else start).

@@ -263,7 +263,9 @@ def _input_error(err: InputError) -> None:
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``lit-translate`` and ``python -m lit_translate``.
 
-    ``lit-translate wandb-sync RUN_DIR`` uploads a run's offline W&B folders (:mod:`lit_translate.run.wandb_sync`).
+    ``lit-translate wandb-sync RUN_DIR`` uploads a run's offline W&B folders (:mod:`lit_translate.run.wandb_sync`);
+    ``lit-translate export`` writes a checkpoint's generator as ONNX / TorchScript / torch.export
+    (:mod:`lit_translate.export.command`).
     Exit status: 0 (done, or stopped by SLURM's warning signal and requeued), 2 (bad input, any
     :class:`~lit_translate.errors.InputError` before training: a configuration mistake, a data or pretrained file,
     an output folder; ``error: <message>``; ``LIT_TRANSLATE_TRACEBACK=1`` raises it with its traceback),
@@ -274,6 +276,14 @@ def main(args: list[str] | None = None) -> None:
         from lit_translate.run.wandb_sync import main as wandb_sync
 
         raise SystemExit(wandb_sync(argv[1:]))
+    if argv[:1] == ["export"]:
+        from lit_translate.export.command import main as export_main
+
+        raise SystemExit(export_main(argv[1:]))
+    if argv[:1] == ["predict"] and "--engine" in argv:
+        from lit_translate.export.command import engine_args
+
+        argv = engine_args(argv)
     installed = INTERRUPTS.install()
     try:
         text = short_help(

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 
 from lit_translate.errors import InputError
 
@@ -73,14 +74,11 @@ def instance_edges(instance_map: torch.Tensor) -> torch.Tensor:
     marked (NVlabs/SPADE ``Pix2PixModel.get_edges``, also pix2pixHD's).
     """
     t = instance_map
-    edge = torch.zeros(t.shape, dtype=torch.bool, device=t.device)
-    horizontal = t[:, :, :, 1:] != t[:, :, :, :-1]
-    vertical = t[:, :, 1:, :] != t[:, :, :-1, :]
-    edge[:, :, :, 1:] |= horizontal
-    edge[:, :, :, :-1] |= horizontal
-    edge[:, :, 1:, :] |= vertical
-    edge[:, :, :-1, :] |= vertical
-    return edge.float()
+    horizontal = (t[:, :, :, 1:] != t[:, :, :, :-1]).float()
+    vertical = (t[:, :, 1:, :] != t[:, :, :-1, :]).float()
+    # Out-of-place (a traced / ONNX graph has no in-place ``|=`` on slices): the same 0/1 map.
+    edge = F.pad(horizontal, (1, 0)) + F.pad(horizontal, (0, 1)) + F.pad(vertical, (0, 0, 1, 0))
+    return (edge + F.pad(vertical, (0, 0, 0, 1)) > 0).float()
 
 
 def semantic_input(
