@@ -145,6 +145,8 @@ class ExportGraph(nn.Module):
 
     def forward(self, *inputs: Tensor) -> Tensor:
         """Pad ``x`` to ``size_divisor`` (reflect), run the method's ``generate``, crop back (see the module doc)."""
+        if not self.method.image_input:  # a generator of codes alone: G(z), nothing to pad
+            return self.method.generate(self.net, None, self.target, z=inputs[0])
         x, rest = inputs[0], list(inputs[1:])
         target = self.target if self.target is not None else rest.pop(0)
         codes = {"z": rest.pop(0)} if self.latent else {}
@@ -241,15 +243,19 @@ def _spec(method: TranslationModule, graph: ExportGraph, name: Any, mode: str, l
     if graph.latent:
         extra.append(torch.randn(2, int(method.latent_dim)))
         image["z"] = f"float32 latent code (N, {method.latent_dim}) ~ N(0, I)"
-    if label_nc is not None:
+    if not method.image_input:
+        x = None
+    elif label_nc is not None:
         x = torch.randint(0, int(label_nc), (2, 1, size, size))
         image["x"] = "int64 label map (N, 1, H, W), class ids 0..label_nc-1 (one-hot built inside)"
     else:
         channels = _in_channels(graph, size, extra)
         x = torch.rand(2, channels, size, size) * 2 - 1
         image["x"] = f"float32 image (N, {channels}, H, W) in [-1, 1] (uint8 / 127.5 - 1)"
-    inputs = ["x"] + (["label"] if "label" in image else []) + (["z"] if graph.latent else [])
-    example = [x, *extra]
+    inputs = (
+        (["x"] if x is not None else []) + (["label"] if "label" in image else []) + (["z"] if graph.latent else [])
+    )
+    example = [x, *extra] if x is not None else extra
     metadata = {
         "method": type(method).__name__,
         "target": name,

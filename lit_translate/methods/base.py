@@ -69,6 +69,9 @@ class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
     latent_dim: int | None = None
     """The size of the method's latent code: None for a deterministic method (the default); a multimodal method
     sets an int (an attribute in ``__init__`` or a property, e.g. BicycleGAN's: its generator's ``latent_dim``)."""
+    image_input: ClassVar[bool] = True
+    """Whether the generator takes an input image; False for a generator of codes alone (``UnconditionalGAN``:
+    ``translate(None, z=...)``; its batches' ``A`` only sets how many images to make)."""
     grid_codes: int = 3
     """How many codes (seeds 0..K-1) a multimodal method's sample grid shows (:meth:`latent_columns`)."""
     metric_tags: ClassVar[dict[str, str]] = {}

@@ -81,6 +81,7 @@ class UnconditionalGAN(TranslationModule):
     """
 
     paired = False
+    image_input = False
     directions = ("sample",)
 
     def __init__(
