@@ -118,7 +118,7 @@ class SPADE(LabelMapModule):
 
     @override
     def resolve_latent(self, z: Any, batch_size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-        """The base's codes, in float32 when ``dtype`` is a label map's int type (``translate`` passes ``x.dtype``).
+        """Return the base's codes, in float32 for a label map's int ``dtype`` (``translate`` passes ``x.dtype``).
 
         Without this, codes for an int64 label map were cast to int64: every code of ``|value| < 1`` became 0.
         """
