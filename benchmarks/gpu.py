@@ -48,6 +48,8 @@ PAPER = {
     "srgan": "div2k_x4",
     "stargan": "celeba",
     "bicyclegan": "edges2shoes",
+    "spade": "cityscapes",
+    "pix2pixhd": "cityscapes_512",
 }
 """Each method's paper recipe (``configs/<method>/<name>.yaml``)."""
 MODES = {
