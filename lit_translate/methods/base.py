@@ -196,7 +196,7 @@ class TranslationModule(WeightAveraging, AnySizeInference, TrainingPlumbing):
                 self.resolve_latent(z, x.shape[0], x.device, x.dtype)  # raises: no latent code
             with inference_context(net, self.inference_mode):
                 return self.generate(net, x, target)
-        like = x if x is not None else next(net.parameters())
+        like = x if x is not None and x.is_floating_point() else next(net.parameters())  # not a label map's int64
         count = x.shape[0] if x is not None else z.shape[0] if isinstance(z, Tensor) and z.ndim == 2 else 1
         codes = self.resolve_latent(z, count, like.device, like.dtype)
         with inference_context(net, self.inference_mode):

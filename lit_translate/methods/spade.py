@@ -117,13 +117,6 @@ class SPADE(LabelMapModule):
             return self.encoder(images)[0]
 
     @override
-    def resolve_latent(self, z: Any, batch_size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-        """Return the base's codes, in float32 for a label map's int ``dtype`` (``translate`` passes ``x.dtype``).
-
-        Without this, codes for an int64 label map were cast to int64: every code of ``|value| < 1`` became 0.
-        """
-        return super().resolve_latent(z, batch_size, device, dtype if dtype.is_floating_point else torch.float32)
-
     @override
     def generate(self, net: nn.Module, x: Tensor, target: Target, z: Any = None) -> Tensor:
         """Run G on a label map (int, built into the semantic input) or a ready float semantic input."""

@@ -11,6 +11,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from torch import Tensor
@@ -111,8 +112,8 @@ class AnySizeInference(LightningModule):
 
 
 def _batch_of(x: Tensor) -> tuple[int, Any, Any]:
-    """Return ``(batch size, device, dtype)`` of ``x`` (the arguments of ``resolve_latent``)."""
-    return x.shape[0], x.device, x.dtype
+    """Return ``(batch size, device, dtype)`` of ``x`` for ``resolve_latent`` (float32 for a label map's ids)."""
+    return x.shape[0], x.device, x.dtype if x.is_floating_point() else torch.float32
 
 
 __all__ = ["AnySizeInference"]
