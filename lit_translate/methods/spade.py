@@ -77,15 +77,15 @@ class SPADE(LabelMapModule):
         max_skipped_steps: int = 20,
     ) -> None:
         super().__init__(
-            labels,
-            dontcare,
-            instance_edges,
-            vgg_weights,
-            vgg_input,
-            lambda_vgg,
-            inference_mode,
-            on_nonfinite,
-            max_skipped_steps,
+            labels=labels,
+            dontcare=dontcare,
+            instance_edges=instance_edges,
+            vgg_weights=vgg_weights,
+            vgg_input=vgg_input,
+            lambda_vgg=lambda_vgg,
+            inference_mode=inference_mode,
+            on_nonfinite=on_nonfinite,
+            max_skipped_steps=max_skipped_steps,
         )
         self.save_config_hyperparameters()
         if bool(getattr(generator, "use_vae", encoder is not None)) != (encoder is not None):

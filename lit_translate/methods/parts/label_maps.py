@@ -67,6 +67,7 @@ class LabelMapModule(TranslationModule):
 
     def __init__(
         self,
+        *,
         labels: int | None = None,
         dontcare: bool | None = None,
         instance_edges: bool | None = None,
@@ -77,7 +78,7 @@ class LabelMapModule(TranslationModule):
         on_nonfinite: NonFinitePolicy = "stop",
         max_skipped_steps: int = 20,
     ) -> None:
-        super().__init__(inference_mode, on_nonfinite, max_skipped_steps)
+        super().__init__(inference_mode=inference_mode, on_nonfinite=on_nonfinite, max_skipped_steps=max_skipped_steps)
         self.label_nc, self.contain_dontcare_label, self.use_instance = labels, dontcare, instance_edges
         if vgg_input not in ("reference", "imagenet"):
             raise InputError(f"--model.init_args.vgg_input must be 'reference' or 'imagenet', got {vgg_input!r}")
