@@ -29,7 +29,7 @@ RUN apt-get update \
 WORKDIR /workspace
 COPY pyproject.toml constraints.txt README.md ./
 COPY lit_translate ./lit_translate
-RUN pip install -c constraints.txt . && lit-translate --help > /dev/null
+RUN pip install -c constraints.txt ".[export]" && lit-translate --help > /dev/null
 COPY configs ./configs
 COPY docs ./docs
 
