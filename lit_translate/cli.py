@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from jsonargparse import ArgumentError, Namespace
 from jsonargparse import DefaultHelpFormatter as _JsonargparseHelp
@@ -257,6 +258,12 @@ def _input_error(err: InputError) -> None:
         time.sleep(RANK_GRACE_S)
     line = f"error: {err}"
     sys.stderr.write(f"{line}\n")
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # A DDP rank: the interpreter's exit would tear down the process group's threads and abort (gloo:
+        # "terminate called without an active exception", status -6); leave at once with the error's status.
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(2)
     raise InputExit(line) from err
 
 
