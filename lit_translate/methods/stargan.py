@@ -20,7 +20,6 @@ source label, ``c_trg`` = c, the target label.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Literal
 
 import torch
@@ -204,16 +203,6 @@ class StarGAN(TranslationModule):
     @override
     def update_cycle(self) -> int:
         return self.n_critic * self._iterations_per_reference_iteration()
-
-    @override
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # The base brings the per-iteration schedulers to the iteration count, G's too: G's lr at iteration t is
-        # the schedule's value at t (the reference decays both on its counter i), and G steps every n_critic
-        # iterations, so its scheduler steps before G's first step by design; nothing is skipped. PyTorch's
-        # "lr_scheduler.step() before optimizer.step()" heuristic cannot tell: that one message is silenced here.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
-            super().on_train_batch_start(batch, batch_idx)
 
     def _iterations_per_reference_iteration(self) -> int:
         return len(self.label_space.dims) if self.label_space is not None and self.label_space.joint else 1

@@ -20,7 +20,6 @@ rank`` (deterministic, different for every batch).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, cast
 
 import torch
@@ -154,14 +153,6 @@ class UnconditionalGAN(TranslationModule):
     @override
     def update_cycle(self) -> int:
         return self.n_critic
-
-    @override
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # As StarGAN: per-iteration schedulers follow the iteration count, so G's steps before G's first step (it
-        # steps every n_critic iterations) by design; PyTorch's "step() before optimizer.step()" warning is silenced.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
-            super().on_train_batch_start(batch, batch_idx)
 
     def generator_steps_at(self, iteration: int) -> bool:
         """Return whether G steps at ``iteration`` (0-based D steps): ``(iteration + 1) % n_critic == 0``."""

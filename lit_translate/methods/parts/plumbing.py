@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import os
 import random
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -201,10 +202,17 @@ class TrainingPlumbing(LightningModule):
         # "step"-interval schedulers are brought to the iteration count here, before the batch: a checkpoint
         # written at the end of iteration k (callbacks run before module hooks) then holds the scheduler of
         # iteration k, and a resumed run catches up exactly.
-        for config in self.trainer.lr_scheduler_configs:
-            if config.interval == "step":
-                for _ in range(self.global_step - config.scheduler.last_epoch):
-                    config.scheduler.step()
+        # A method whose optimizers step only every few iterations (update_cycle > 1: StarGAN's and the
+        # unconditional GANs' G every n_critic) steps G's scheduler before G's first step by design, as the
+        # references decay on their iteration counter; PyTorch's "step() before optimizer.step()" check cannot
+        # tell, so that one message is silenced for them.
+        with warnings.catch_warnings():
+            if self.update_cycle > 1:
+                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            for config in self.trainer.lr_scheduler_configs:
+                if config.interval == "step":
+                    for _ in range(self.global_step - config.scheduler.last_epoch):
+                        config.scheduler.step()
 
     @override
     def on_train_epoch_end(self) -> None:
